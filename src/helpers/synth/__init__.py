@@ -1,0 +1,1 @@
+"""Synthetic national records and organisation submissions with a known truth."""
