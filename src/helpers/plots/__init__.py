@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: the notebooks and the run command never need a screen
 
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 #: Colours used everywhere for the two groups, so every figure reads the same way.
 TREATMENT_COLOUR = "#1b6ca8"
