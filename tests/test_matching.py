@@ -17,7 +17,7 @@ from _matching_fixtures import (
 )
 
 from helpers.errors import MatchingError
-from helpers.matching import METHODS, MatchSpec, match, variable_ratios
+from helpers.matching import METHODS, MatchSpec, _order_with_ties_by_row, match, variable_ratios
 from helpers.propensity import fit_propensity
 
 # --- specification ------------------------------------------------------------------------
@@ -382,3 +382,10 @@ def test_large_pool_is_fast_and_correct(replace, order):
         for t in list(sample)[:10]:
             best = c[np.lexsort((c, np.abs(d[t] - d[c])))][:2]
             assert sample[t] == best.tolist()
+
+
+def test_ties_order_helper_equals_a_stable_sort():
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 5, 1000).astype(float), rng.normal(size=1000)):
+        expected = np.argsort(values, kind="stable")
+        np.testing.assert_array_equal(_order_with_ties_by_row(values), expected)

@@ -254,3 +254,18 @@ def test_fit_is_fast_enough_for_a_large_pool():
     assert model.converged and model.coefficients.loc["x1", "estimate"] == pytest.approx(
         0.5, abs=0.15
     )
+
+
+def test_warm_start_on_a_large_pool_gives_the_full_data_mle():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(5)
+    n = 450_000  # ~1,000 treated: the subsample warm start is used
+    df = pd.DataFrame({"x1": rng.normal(size=n), "female": rng.integers(0, 2, n)})
+    eta = -6.2 + 0.5 * df["x1"] - 0.4 * df["female"]
+    df["treated"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    model = fit_propensity(df, ["x1", "female"])
+    X = sm.add_constant(df[["x1", "female"]].to_numpy(float))
+    reference = sm.Logit(df["treated"].to_numpy(), X).fit(disp=False)
+    np.testing.assert_allclose(model.coefficients["estimate"], reference.params, rtol=1e-6)
+    np.testing.assert_allclose(model.coefficients["std_error"], reference.bse, rtol=1e-6)

@@ -369,7 +369,12 @@ def match(
 
     ``distance`` is the fitted :class:`~helpers.propensity.PropensityModel` (its logit or
     score is used, per ``spec.distance``), a column name in ``cohort``, or an array with one
-    value per row.
+    value per row. ``treatment`` is the 0/1 column marking the treatment group.
+
+    Raises :class:`~helpers.errors.MatchingError` for an empty cohort, no treated or no
+    comparison rows, missing or non-finite distances, missing exact-matching columns or
+    values, and when no treated person could be matched at all. Treated people left without
+    a match (caliper, exact strata, exhausted pool) are counted in the result instead.
     """
     treated = _treatment(cohort, treatment)
     d = _distance(cohort, distance, spec)
@@ -536,10 +541,13 @@ def _run(method: Method, spec, d, treated, keep, strata, ratios, order, caliper)
     t_rank = np.full(d.size, -1, np.int64)
     t_rank[treated] = order
     t_rows = t_rows[np.argsort(t_rank[t_rows], kind="stable")]
-    c_rows = c_rows[np.lexsort((d[c_rows], strata[c_rows]))]  # by stratum, distance, row
-    t_rows = t_rows[np.argsort(strata[t_rows], kind="stable")]
-    t_cut = np.searchsorted(strata[t_rows], np.arange(strata.max() + 2))
-    c_cut = np.searchsorted(strata[c_rows], np.arange(strata.max() + 2))
+    c_rows = c_rows[_order_with_ties_by_row(d[c_rows])]
+    n_strata = int(strata.max()) + 1
+    if n_strata > 1:  # by stratum, then distance, then row
+        c_rows = c_rows[np.argsort(strata[c_rows], kind="stable")]
+        t_rows = t_rows[np.argsort(strata[t_rows], kind="stable")]
+    t_cut = np.searchsorted(strata[t_rows], np.arange(n_strata + 1))
+    c_cut = np.searchsorted(strata[c_rows], np.arange(n_strata + 1))
     out = []
     for s in range(t_cut.size - 1):
         tr, cr = t_rows[t_cut[s] : t_cut[s + 1]], c_rows[c_cut[s] : c_cut[s + 1]]
@@ -550,6 +558,19 @@ def _run(method: Method, spec, d, treated, keep, strata, ratios, order, caliper)
     return _concat(out)
 
 
+def _order_with_ties_by_row(values: np.ndarray) -> np.ndarray:
+    """``argsort(values, kind="stable")``, faster: an unstable sort, then only the runs of
+    equal values are re-sorted into input (row) order."""
+    order = np.argsort(values)
+    v = values[order]
+    tie = v[1:] == v[:-1]
+    if tie.any():
+        in_run = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        run = np.cumsum(np.r_[True, ~tie])[in_run]
+        order[in_run] = order[in_run][np.lexsort((order[in_run], run))]
+    return order
+
+
 def _concat(parts: list[MatchedSets]) -> MatchedSets:
     parts = [p for p in parts if p.treated.size]
     if not parts:
@@ -557,6 +578,8 @@ def _concat(parts: list[MatchedSets]) -> MatchedSets:
     treated = np.concatenate([p.treated for p in parts])
     sizes = np.concatenate([p.sizes for p in parts])
     control = np.concatenate([p.control for p in parts])
+    if len(parts) == 1 and (np.diff(treated) > 0).all():
+        return parts[0]
     starts = np.concatenate([[0], np.cumsum(sizes)])
     order = np.argsort(treated, kind="stable")  # subclass = data order of the treated
     sizes_o = sizes[order]
@@ -746,7 +769,9 @@ def _sets_from_positions(problem: _Stratum, chosen: list[list[int]]) -> MatchedS
 
 def _radius(problem: _Stratum, caliper: float | None) -> MatchedSets:
     """Every control with |d_t - d_c| <= caliper, for each treated person (vectorised)."""
-    v, dt, cal = problem.c_dist, problem.t_dist, float(caliper)
+    by_row = np.argsort(problem.t_rows)  # the order is irrelevant: build sets in row order
+    t_rows, dt = problem.t_rows[by_row], problem.t_dist[by_row]
+    v, cal = problem.c_dist, float(caliper)
     lo = np.searchsorted(v, dt - cal, side="left")
     hi = np.searchsorted(v, dt + cal, side="right")
     lo, hi = _exact_edges(v, dt, cal, lo, hi)
@@ -755,7 +780,7 @@ def _radius(problem: _Stratum, caliper: float | None) -> MatchedSets:
     lo, sizes = lo[has], sizes[has]
     indptr = np.concatenate([[0], np.cumsum(sizes)])
     pos = np.repeat(lo - indptr[:-1], sizes) + np.arange(indptr[-1])
-    return MatchedSets(problem.t_rows[has], indptr, problem.c_rows[pos])
+    return MatchedSets(t_rows[has], indptr, problem.c_rows[pos])
 
 
 def _exact_edges(v, dt, cal, lo, hi):

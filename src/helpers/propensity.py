@@ -443,21 +443,34 @@ def _check_levels(design: _Design, y: np.ndarray, warn_below: int) -> None:
         )
 
 
+def _group_ranges(X: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per column: min and max among treated and among comparison rows, shape (4, p),
+    in one chunked pass over the rows (no masked copies of the design)."""
+    p = X.shape[1]
+    out = np.array([[np.inf] * p, [-np.inf] * p, [np.inf] * p, [-np.inf] * p])
+    for s in range(0, X.shape[0], 8 * _CHUNK):
+        xc, tc = X[s : s + 8 * _CHUNK], t[s : s + 8 * _CHUNK]
+        for k, group in ((0, tc), (2, ~tc)):
+            if group.any():
+                part = xc[group]
+                out[k] = np.minimum(out[k], part.min(axis=0))
+                out[k + 1] = np.maximum(out[k + 1], part.max(axis=0))
+    return out
+
+
 def _check_columns(design: _Design, y: np.ndarray) -> None:
-    t = y == 1
+    lo1, hi1, lo0, hi0 = _group_ranges(design.X, y == 1)
     constant, separating = [], []
     for j, name in enumerate(design.names):
         if name == "Intercept":
             continue
-        col = design.X[:, j]
-        lo1, hi1 = col.min(where=t, initial=np.inf), col.max(where=t, initial=-np.inf)
-        lo0, hi0 = col.min(where=~t, initial=np.inf), col.max(where=~t, initial=-np.inf)
-        if min(lo0, lo1) == max(hi0, hi1):
-            constant.append(f"covariate `{name}` has the same value ({lo1:g}) for everyone")
-        elif j not in design.indicator and (hi1 <= lo0 or hi0 <= lo1):
+        if min(lo0[j], lo1[j]) == max(hi0[j], hi1[j]):
+            constant.append(f"covariate `{name}` has the same value ({lo1[j]:g}) for everyone")
+        elif j not in design.indicator and (hi1[j] <= lo0[j] or hi0[j] <= lo1[j]):
             separating.append(
-                f"covariate `{name}` separates the groups: treated range [{lo1:g}, {hi1:g}], "
-                f"comparison range [{lo0:g}, {hi0:g}] do not overlap"
+                f"covariate `{name}` separates the groups: treated range "
+                f"[{lo1[j]:g}, {hi1[j]:g}], comparison range [{lo0[j]:g}, {hi0[j]:g}] "
+                "do not overlap"
             )
     if constant:
         raise ModelError(constant, fix="Drop the constant covariate(s) from the model.")
@@ -537,11 +550,44 @@ class _FastLogit(Logit):
         return None  # separation is checked before and after the fit
 
 
-def _fit(design: _Design, y, treatment, covariates, maxiter) -> PropensityModel:
+def _start(design: _Design, y: np.ndarray) -> np.ndarray:
+    """Starting values for Newton-Raphson on the full data.
+
+    The intercept-only fit, or, for a large comparison pool with an intercept, the fit to all
+    treated rows and a fixed random subsample of the comparison rows with the intercept shifted
+    by log(sampling fraction), which is consistent for the full-data coefficients (case-control
+    sampling; Prentice & Pyke 1979). It only saves iterations: the maximum likelihood estimate
+    itself is always computed on all rows.
+    """
     n1 = float(y.sum())
+    n0 = y.size - n1
     start = np.zeros(design.X.shape[1])
-    if design.names[0] == "Intercept":
-        start[0] = np.log(n1 / (y.size - n1))
+    if design.names[0] != "Intercept":
+        return start
+    start[0] = np.log(n1 / n0)
+    keep0 = max(50 * n1, 100_000)
+    if n0 < 4 * keep0:
+        return start
+    fraction = keep0 / n0
+    rows = np.flatnonzero((y == 1) | (np.random.default_rng(0).random(y.size) < fraction))
+    sub = _FastLogit(y[rows], design.X[rows], check_rank=False)
+    sub_start = start.copy()
+    sub_start[0] = np.log(n1 / (rows.size - n1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = sub.fit(start_params=sub_start, method="newton", maxiter=25, disp=False)
+        except (np.linalg.LinAlgError, ValueError):
+            return start
+    params = np.asarray(res.params, dtype=float)
+    if not res.mle_retvals.get("converged", False) or not np.isfinite(params).all():
+        return start
+    params[0] += np.log(fraction)
+    return params
+
+
+def _fit(design: _Design, y, treatment, covariates, maxiter) -> PropensityModel:
+    start = _start(design, y)
     model = _FastLogit(y, design.X, check_rank=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -263,7 +263,7 @@ def _content_problems(con: duckdb.DuckDBPyConnection, extract_date: dt.date) -> 
     ] + [(rule, f"SELECT ({query}), 1") for rule, query in _KEY_RULES]  # fmt: skip
     problems = []
     for rule, query in queries:
-        example, count = con.execute(query).fetchone()
+        example, count = con.execute(query).fetchall()[0]
         if example is not None:
             problems.append(f"{rule}: {count:,} rows, e.g. id {example}." if count > 1
                             else f"{rule} (id {example}).")  # fmt: skip
