@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands, each registered by the module that owns it (imported lazily)."""
+    from helpers import commands
     from helpers.synth import cli as synth_cli
 
-    return [synth_cli.register]
+    return [commands.register, synth_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,6 +50,14 @@ class JDLError(Exception):
         self.fix = fix
         super().__init__(self._render())
 
+    @classmethod
+    def from_text(cls, text: str) -> JDLError:
+        """Rebuild an error from its rendered message (e.g. one raised inside a notebook)."""
+        error = cls.__new__(cls)
+        error.problems, error.fix = (text,), None
+        Exception.__init__(error, text)
+        return error
+
     def _render(self) -> str:
         if len(self.problems) == 1:
             text = f"Problem with the {self.subject}: {self.problems[0]}"
