@@ -9,8 +9,10 @@ bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,9 @@ def write_figure(fig, folder: Path, name: str) -> Path:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON types: NaN/inf become null, numpy scalars become Python numbers, dates ISO."""
-    if isinstance(value, dict):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]

@@ -230,7 +230,7 @@ def round_half_up(value: float, digits: int = 0) -> float:
     if value is None or not math.isfinite(value):
         return value
     quantum = Decimal(1).scaleb(-digits)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def per_100(measure: Measure, value: float) -> float:

@@ -46,6 +46,15 @@ OUTCOME_COLUMNS = (
     "event",
 )
 
+#: Right-skewed counts, also given on the log(1 + x) scale: propensity models fit them far
+#: better that way, and a misspecified model leaves imbalance that means alone do not show.
+COUNT_COVARIATES = ("prev_offences", "prev_sanctions", "prev_custody", "prev_court_orders",
+                    *(f"prev_{g}" for g in OFFENCE_GROUPS), "custodial_days")  # fmt: skip
+#: MoJ proven reoffending age groups.
+_AGE_GROUP = """CASE WHEN age < 18 THEN '10-17' WHEN age < 21 THEN '18-20'
+    WHEN age < 25 THEN '21-24' WHEN age < 30 THEN '25-29' WHEN age < 40 THEN '30-39'
+    WHEN age < 50 THEN '40-49' ELSE '50+' END"""
+
 _PROVEN = f"disposal NOT IN {string_list(NOT_PROVEN)}"
 _DISPOSAL_RANK = "list_position(" + "[" + ", ".join(f"'{d}'" for d in DISPOSALS) + "], disposal)"
 _COURT_RANK = "list_position(['indictable', 'either_way', 'summary'], court_type)"
@@ -128,6 +137,7 @@ def covariates_sql(events: str, sanctions: str = "sanctions") -> str:
     by_group = ",\n".join(
         f"count(*) FILTER (WHERE s.offence_group = '{g}') AS prev_{g}" for g in OFFENCE_GROUPS
     )
+    logs = ",\n".join(f"ln(1 + {c}) AS log_{c}" for c in COUNT_COVARIATES)
     return f"""
         WITH hist AS (
             SELECT e.event_id,
@@ -159,7 +169,9 @@ def covariates_sql(events: str, sanctions: str = "sanctions") -> str:
                    / 365.25 AS years_since_first,
                ln((h.prev_sanctions + 1) / (10 + date_diff('day',
                    coalesce(h.first_prev, e.history_before), e.index_date) / 365.25))
-                   AS copas_rate
+                   AS copas_rate,
+               {logs},
+               {_AGE_GROUP} AS age_group
         FROM {events} e
         JOIN people p USING (person_id)
         JOIN hist h USING (event_id)"""

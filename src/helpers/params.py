@@ -28,11 +28,16 @@ from helpers.records import REGIONS
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: Covariates of the propensity model by default (reference §3), as of the index date.
+#: Counts enter on the log(1 + x) scale as well (they are right-skewed) and age also as MoJ age
+#: groups, so the model is flexible enough for selection that is not linear in the raw values.
+#: (Years since first sanction is left out: it equals age minus age at first sanction, and
+#: enters through the Copas rate.)
 DEFAULT_COVARIATES = [
-    "age", "sex", "ethnicity", "uk_national", "region", "index_offence", "index_disposal",
-    "custodial_days", "prev_offences", "prev_custody", "prev_court_orders", "prev_violence",
-    "prev_theft", "prev_burglary", "prev_drugs", "age_first_sanction", "years_since_first",
-    "copas_rate", "index_year",
+    "age", "age_group", "sex", "ethnicity", "uk_national", "region", "index_offence",
+    "index_disposal", "custodial_days", "log_custodial_days", "prev_offences",
+    "log_prev_offences", "prev_custody", "log_prev_custody", "log_prev_court_orders",
+    "log_prev_violence", "log_prev_theft", "log_prev_burglary", "log_prev_drugs",
+    "age_first_sanction", "copas_rate", "index_year",
 ]  # fmt: skip
 
 
@@ -41,9 +46,9 @@ class _Stage(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    run_name: str = Field("example", description="name of the run's folder under output_dir")
+    run_name: str = Field("example", description="name of the run folder under output_dir")
     output_dir: str = Field("outputs", description="folder that receives runs")
-    run_dir: str = Field("", description="this run's folder; empty = <output_dir>/<run_name>")
+    run_dir: str = Field("", description="folder of this run (empty: <output_dir>/<run_name>)")
 
     @field_validator("run_name")
     @classmethod
@@ -76,9 +81,11 @@ class IngestParams(_Stage):
     programme: str = Field("", description="one-paragraph description of the programme")
     national_records: str = Field("data/national", description="folder of the records extract")
     submission: str = Field("data/example/submission.csv", description="participant file")
-    submission_sheet: str = Field("", description="Excel sheet name; empty = the first sheet")
+    submission_sheet: str = Field("", description="Excel sheet name (empty: the first sheet)")
     submission_encoding: str = Field("utf-8", description="text encoding of a CSV file")
-    extract_date: dt.date | None = Field(None, description="override the extract's own date")
+    extract_date: dt.date | None = Field(
+        None, description="override the date stated by the extract"
+    )
     setting: Literal["custody", "community"] = Field("custody", description="programme setting")
     window_start: dt.date = Field(dt.date(2019, 1, 1), description="first eligible index date")
     window_end: dt.date = Field(dt.date(2022, 12, 31), description="last eligible index date")
@@ -90,8 +97,8 @@ class IngestParams(_Stage):
     order_within_days: int = Field(
         90, ge=0, le=730, description="community: order start within ± this many days"
     )
-    region: str | None = Field(None, description="restrict to one region (None = all)")
-    sex: Literal["M", "F"] | None = Field(None, description="restrict to one sex (None = both)")
+    region: str | None = Field(None, description="restrict to one region (None: all regions)")
+    sex: Literal["M", "F"] | None = Field(None, description="restrict to one sex (None: both)")
     min_cohort: int = Field(60, ge=1, description="fewest people the analysis may run with")
     link_threshold: float = Field(0.95, gt=0, lt=1, description="splink match probability")
     use_pnc: bool = Field(True, description="link exactly on PNC ids where supplied")
@@ -131,19 +138,23 @@ class MatchParams(_Stage):
     covariates: list[str] = Field(
         default_factory=lambda: list(DEFAULT_COVARIATES), description="propensity covariates"
     )
-    ps_formula: str = Field("", description="patsy formula for the score; overrides covariates")
+    ps_formula: str = Field("", description="patsy formula for the score (overrides covariates)")
     method: Literal["nearest", "radius"] = Field("nearest", description="matching method")
     distance: Literal["logit", "score"] = Field("logit", description="match on the logit or score")
     ratio: int = Field(5, ge=1, le=100, description="controls per treated person (nearest)")
+    max_controls: int = Field(0, ge=0, le=100, description=">0: variable ratio, up to this many")
     replace: bool = Field(True, description="a control may serve several treated people")
-    caliper: float | None = Field(0.2, gt=0, description="caliper width; None = no caliper")
+    caliper: float | None = Field(0.2, gt=0, description="caliper width (None: no caliper)")
     caliper_units: Literal["sd", "raw"] = Field("sd", description="caliper in SDs or raw units")
     order: Literal["largest", "smallest", "closest", "random", "data"] = Field(
         "largest", description="order in which treated people pick controls"
     )
     exact: list[str] = Field(default_factory=list, description="match exactly on these")
     common_support: Literal["none", "treated", "control", "both"] = Field(
-        "none", description="discard units outside the other group's score range"
+        "none", description="discard units outside the score range of the other group"
+    )
+    rare_levels: Literal["merge", "error"] = Field(
+        "merge", description="categories too rare to model: merge them, or stop"
     )
     smd_good: float = Field(0.05, gt=0, description="|SMD| below this is good balance")
     smd_acceptable: float = Field(0.10, gt=0, description="|SMD| below this is acceptable")
@@ -153,7 +164,21 @@ class MatchParams(_Stage):
     def _thresholds(self) -> MatchParams:
         if self.smd_acceptable < self.smd_good:
             raise ValueError("smd_acceptable must be at least smd_good (e.g. 0.05 and 0.10)")
+        if self.method == "radius" and self.caliper is None:
+            raise ValueError("radius matching needs a caliper: set `caliper`, e.g. 0.2")
         return self
+
+    def spec(self):
+        """The matching design as :class:`helpers.matching.MatchSpec`."""
+        from helpers.matching import MatchSpec
+
+        return MatchSpec(
+            method=self.method, distance=self.distance, ratio=self.ratio,
+            min_controls=1 if self.max_controls else None,
+            max_controls=self.max_controls or None, replace=self.replace or self.method == "radius",
+            caliper=self.caliper, caliper_units=self.caliper_units, order=self.order,
+            exact=tuple(self.exact), discard=self.common_support, seed=self.seed,
+        )  # fmt: skip
 
 
 class EstimateParams(_Stage):
@@ -173,6 +198,37 @@ class EstimateParams(_Stage):
     smd_good: float = Field(0.05, gt=0, description="|SMD| below this is good balance")
     smd_acceptable: float = Field(0.10, gt=0, description="|SMD| below this is acceptable")
     seed: int = Field(20261124, description="seed for every random choice in the run")
+
+    @field_validator("headline")
+    @classmethod
+    def _headline(cls, value: str) -> str:
+        from helpers.measures import MEASURES
+
+        keys = list(MEASURES)
+        if value not in keys:
+            raise ValueError(f"must be one of {', '.join(keys)} (got {value!r})")
+        return value
+
+    @field_validator("subgroups")
+    @classmethod
+    def _subgroups(cls, value: list[str]) -> list[str]:
+        from helpers.subgroups import SUBGROUPS
+
+        unknown = [v for v in value if v not in SUBGROUPS]
+        if unknown:
+            raise ValueError(f"names {', '.join(map(repr, unknown))}: use any of "
+                             f"{', '.join(SUBGROUPS)}")  # fmt: skip
+        return value
+
+    def thresholds(self):
+        """The publication thresholds as :class:`helpers.measures.Thresholds`."""
+        from helpers.measures import Thresholds
+
+        return Thresholds(
+            min_group_size=self.min_cohort, min_reoffenders_time=self.min_reoffenders_time,
+            min_expected_count=self.min_expected_count, smd_good=self.smd_good,
+            smd_acceptable=self.smd_acceptable, alpha=round(1 - self.conf_level, 10),
+        )  # fmt: skip
 
 
 class ReportParams(_Stage):

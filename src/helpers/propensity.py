@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -108,8 +108,20 @@ class PropensityModel:
     iterations: int
     reference_levels: Mapping[str, str] = field(default_factory=dict)
     merged_levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    merge_targets: Mapping[str, str] = field(default_factory=dict)
     score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     logit: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+    def as_modelled(self, cohort: pd.DataFrame) -> pd.DataFrame:
+        """``cohort`` with rare levels pooled as the model pooled them, so that balance is
+        judged on the covariates the model actually used (a 1-point gap in a level held by
+        0.3% of people otherwise looks like a large standardised difference)."""
+        out = cohort.copy()
+        for column, levels in self.merged_levels.items():
+            target = self.merge_targets.get(column, _OTHER)
+            values = out[column].astype(str)
+            out[column] = values.where(~values.isin(levels), target)
+        return out
 
     @property
     def pseudo_r2(self) -> float:
@@ -266,6 +278,7 @@ class _Design:
     sd: np.ndarray | None = None  # column standard deviations, set by _check_rank
     reference: dict[str, str] = field(default_factory=dict)
     merged: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    merge_targets: dict[str, str] = field(default_factory=dict)
 
 
 def _is_categorical(s: pd.Series) -> bool:
@@ -300,15 +313,17 @@ def _column_design(cohort, columns, y, rare_levels, min_count) -> _Design:
     n = len(cohort)
     blocks: dict[str, tuple[list[str], np.ndarray]] = {}
     merged: dict[str, tuple[str, ...]] = {}
+    targets: dict[str, str] = {}
     ncols = 1
     for c in columns:
         if _is_categorical(cohort[c]):
             levels, codes = _levels_and_codes(cohort[c])
             levels = [str(v) for v in levels]
             if rare_levels == "merge":
-                levels, codes, pooled = _merge_rare(c, levels, codes, y, min_count)
+                levels, codes, pooled, target = _merge_rare(c, levels, codes, y, min_count)
                 if pooled:
                     merged[c] = pooled
+                    targets[c] = target
             blocks[c] = (levels, codes)
             ncols += len(levels) - 1
         else:
@@ -333,7 +348,8 @@ def _column_design(cohort, columns, y, rare_levels, min_count) -> _Design:
                 blocks[c] = (["0", "1"], v.astype(np.int64))
                 indicator.add(j)
             j += 1
-    return _Design(X, names, blocks, indicator, reference=reference, merged=merged)
+    return _Design(X, names, blocks, indicator, reference=reference, merged=merged,
+                   merge_targets=targets)  # fmt: skip
 
 
 def _merge_rare(column, levels, codes, y, min_count):
@@ -342,7 +358,7 @@ def _merge_rare(column, levels, codes, y, min_count):
     total = np.bincount(codes, minlength=len(levels)).astype(float)
     rare = (treated < min_count) | (total - treated < min_count)
     if not rare.any():
-        return levels, codes, ()
+        return levels, codes, (), None
     pooled = tuple(lv for lv, r in zip(levels, rare, strict=True) if r)
     keep = [lv for lv, r in zip(levels, rare, strict=True) if not r]
     new_codes = np.full(len(levels), -1)
@@ -361,7 +377,7 @@ def _merge_rare(column, levels, codes, y, min_count):
         SeparationWarning,
         stacklevel=4,
     )
-    return keep, new_codes[codes], pooled
+    return keep, new_codes[codes], pooled, target
 
 
 def _formula_design(cohort, formula, y, rare_levels) -> _Design:
@@ -587,21 +603,67 @@ def _start(design: _Design, y: np.ndarray) -> np.ndarray:
 
 
 def _fit(design: _Design, y, treatment, covariates, maxiter) -> PropensityModel:
-    start = _start(design, y)
-    model = _FastLogit(y, design.X, check_rank=False)
+    """Maximum likelihood on a standardised design, reported in the original units.
+
+    Continuous columns are centred and scaled before Newton–Raphson (indicators are left as
+    they are): a linear reparameterisation, so the MLE is unchanged, but the Hessian stays
+    well conditioned when covariates such as index year or sentence length sit far from zero
+    and selection pushes scores to the extremes. Should Newton still fail, BFGS finds the
+    optimum and Newton polishes it; coefficients and covariance are mapped back exactly.
+    """
+    scaled, to_original = _standardised(design)
+    start = _start(replace(design, X=scaled), y)
+    model = _FastLogit(y, scaled, check_rank=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = model.fit(start_params=start, method="newton", maxiter=maxiter, disp=False)
+        res = _maximise(model, start, maxiter)
     kinds = {type(w.message) for w in caught}
     for w in caught:
         log.debug("statsmodels: %s", w.message)
-    converged = bool(res.mle_retvals.get("converged", False))
+    converged = res is not None and bool(res.mle_retvals.get("converged", False))
     if not converged or ConvergenceWarning in kinds:
-        raise ModelError(_not_converged_message(design, res.params), fix=_SEPARATION_FIX)
-    params = np.asarray(res.params)
-    cov = _covariance(res, kinds)
+        params = res.params if res is not None else start
+        raise ModelError(_not_converged_message(design, to_original @ params),
+                         fix=_SEPARATION_FIX)  # fmt: skip
+    params = to_original @ np.asarray(res.params)
+    cov = to_original @ _covariance(res, kinds) @ to_original.T
     _warn_extreme(design, params)
-    return _result(design, y, treatment, covariates, model, params, cov, res)
+    original = _FastLogit(y, design.X, check_rank=False)
+    return _result(design, y, treatment, covariates, original, params, cov, res)
+
+
+def _standardised(design: _Design) -> tuple[np.ndarray, np.ndarray]:
+    """The scaled design and the matrix taking its coefficients back to the original units."""
+    X = design.X
+    p = X.shape[1]
+    centre, scale = np.zeros(p), np.ones(p)
+    intercept = bool(design.names) and design.names[0] == "Intercept"
+    for j in range(1 if intercept else 0, p):
+        if j in design.indicator:
+            continue
+        sd = float(X[:, j].std())
+        if sd > 0:
+            scale[j] = sd
+            centre[j] = float(X[:, j].mean()) if intercept else 0.0
+    scaled = (X - centre) / scale
+    to_original = np.diag(1.0 / scale)
+    if intercept:
+        to_original[0, 1:] = -centre[1:] / scale[1:]
+    return np.ascontiguousarray(scaled), to_original
+
+
+def _maximise(model, start, maxiter):
+    """Newton from ``start``; on a singular Hessian, BFGS then Newton from its optimum."""
+    try:
+        return model.fit(start_params=start, method="newton", maxiter=maxiter, disp=False)
+    except np.linalg.LinAlgError:
+        log.debug("Newton hit a singular Hessian; trying BFGS")
+    try:
+        rough = model.fit(start_params=start, method="bfgs", maxiter=2000, disp=False)
+        return model.fit(start_params=rough.params, method="newton", maxiter=maxiter,
+                         disp=False)  # fmt: skip
+    except np.linalg.LinAlgError:
+        return None
 
 
 _SEPARATION_FIX = (
@@ -680,6 +742,7 @@ def _result(design, y, treatment, covariates, model, params, cov, res) -> Propen
         iterations=int(res.mle_retvals.get("iterations", 0)),
         reference_levels=MappingProxyType(dict(design.reference)),
         merged_levels=MappingProxyType(dict(design.merged)),
+        merge_targets=MappingProxyType(dict(design.merge_targets)),
         score=score,
         logit=eta,
     )
@@ -692,3 +755,29 @@ def _auc(score: np.ndarray, treated: np.ndarray) -> float:
     below = np.searchsorted(s0, s1, side="left")
     ties = np.searchsorted(s0, s1, side="right") - below
     return float((below + 0.5 * ties).sum() / (s1.size * s0.size))
+
+
+def usable_covariates(
+    cohort: pd.DataFrame, covariates: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Covariates that vary in this cohort, and why each other one was left out.
+
+    A column that takes one value for everybody (``index_disposal`` in a custody cohort, a
+    region when the run is restricted to it) cannot predict participation; fitting it would
+    only make the model singular, so it is dropped and the report says so.
+    """
+    unknown = [name for name in covariates if name not in cohort.columns]
+    if unknown:
+        from helpers.errors import ParamsError
+
+        raise ParamsError(
+            f"`covariates` names {', '.join(map(repr, unknown))}, which the cohort does not "
+            f"have. Available: {', '.join(c for c in cohort.columns if c not in ('pid',))}."
+        )
+    kept, dropped = [], {}
+    for name in covariates:
+        if cohort[name].nunique(dropna=False) <= 1:
+            dropped[name] = f"the same for everyone ({cohort[name].iloc[0]!r}) in this cohort"
+        else:
+            kept.append(name)
+    return kept, dropped

@@ -26,6 +26,7 @@ from helpers.manifest import build_manifest, write_manifest
 from helpers.params import STAGES, RunParams, load_params, project_root, resolve
 
 log = logging.getLogger(__name__)
+logging.getLogger("papermill").setLevel(logging.WARNING)  # our own progress lines suffice
 
 NOTEBOOKS = (("ingest", "01_ingest"), ("match", "02_match"), ("estimate", "03_estimate"))
 _USER_ERRORS = {name for name in errors.__all__ if name.endswith("Error")}
@@ -53,6 +54,7 @@ def run(params_path: str | Path, *, renderer: str | None = None, quiet: bool = F
     """Execute one organisation's run from its params YAML; see the module docstring."""
     params: RunParams = load_params(params_path)
     check_inputs(params)
+    _check_project()
     final = params.folder()
     staging = _fresh(final.with_name(final.name + ".partial"))
     say = (lambda *_: None) if quiet else _progress
@@ -91,11 +93,17 @@ def check_inputs(params: RunParams) -> None:
     if not (params.records_path() / "people.parquet").is_file():
         problems.append(f"`national_records`: {params.records_path()} holds no people.parquet "
                         "(for the example data run `jdl synth example`)")  # fmt: skip
-    for name in ("01_ingest", "02_match", "03_estimate"):
-        if not (project_root() / "notebooks" / f"{name}.ipynb").is_file():
-            problems.append(f"notebooks/{name}.ipynb is missing: run from the project folder")
     if problems:
         raise errors.ParamsError(problems, fix="Correct the paths in the params YAML.")
+
+
+def _check_project() -> None:
+    missing = [f"{folder}/{name}.ipynb" for folder, name in
+               [("notebooks", n) for _, n in NOTEBOOKS] + [("report", "summary")]
+               if not (project_root() / folder / f"{name}.ipynb").is_file()]  # fmt: skip
+    if missing:
+        raise errors.RunError(f"{', '.join(missing)} not found under {project_root()}: run "
+                              "`jdl` from the project folder (or a copy of it).")  # fmt: skip
 
 
 def _execute(notebook: str, parameters: dict, staging: Path) -> float:
