@@ -23,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="override the params' renderer")  # fmt: skip
     run.set_defaults(handler=_run)
 
+    batch = sub.add_parser("batch", help="run many organisations; write the publication summary")
+    batch.add_argument("params", type=Path, nargs="+", help="params YAMLs, e.g. params/*.yaml")
+    batch.add_argument("--workers", type=int, default=2, help="organisations run at once")
+    batch.add_argument("--renderer", choices=["auto", "quarto", "nbconvert"], default=None)
+    batch.set_defaults(handler=_batch)
+
     validate = sub.add_parser("validate", help="check the pipeline against known synthetic truths")
     validate.add_argument("--replicates", type=int, default=40, help="submissions per scenario")
     validate.add_argument("--workers", type=int, default=2, help="parallel processes")
@@ -88,6 +94,32 @@ def _run(args) -> int:
     if result.report:
         print(f"Report ({result.renderer}): {result.report}")
     return 0
+
+
+def _batch(args) -> int:
+    from helpers.batch import run_batch, summary_folder, write_summary
+    from helpers.params import load_params
+
+    for path in args.params:  # every file must be valid before anything runs
+        load_params(path)
+    print(f"Running {len(args.params)} organisations, {args.workers} at a time...", flush=True)
+
+    def report(outcome) -> None:
+        mark = "ok    " if outcome.ok else "FAILED"
+        print(f"  {mark} {outcome.params}: {outcome.message.splitlines()[0]}", flush=True)
+
+    outcomes = run_batch(list(args.params), workers=args.workers, renderer=args.renderer,
+                         on_done=report)  # fmt: skip
+    folder = summary_folder(list(args.params))
+    table = write_summary(outcomes, folder)
+    failed = [o for o in outcomes if not o.ok]
+    print(
+        f"{len(outcomes) - len(failed)} succeeded, {len(failed)} failed. Summary of "
+        f"{len(table)} analyses: {folder / 'analyses.csv'} and {folder / 'forest_by_size.png'}"
+    )
+    for outcome in failed:
+        print(f"\n{outcome.params}:\n{outcome.message}")
+    return 1 if failed else 0
 
 
 def _validate(args) -> int:

@@ -30,6 +30,10 @@ Cameron & Miller 2015), the conservative reading of the JDL's t-tests.
 treatment × covariate interactions, the ATT averaged over the treated and a delta-method SE
 (MatchIt's vignette; Ho, Imai, King & Stuart 2007). :func:`estimate_measures` builds the
 all-measures table with Holm and Benjamini–Hochberg adjusted p-values and the headline flag.
+
+This module holds the per-measure estimate and the verbs; the WLS fit and its variance live in
+:mod:`helpers.matched_wls`, the all-measures table in :mod:`helpers.effect_table` and the
+regression adjustment in :mod:`helpers.adjustment` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -41,12 +45,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
+from helpers.adjustment import AdjustedEstimate, regression_adjusted
 from helpers.disclosure import measure_gate
-from helpers.errors import ModelError, ParamsError
+from helpers.effect_table import EffectTable, adjust_pvalues
+from helpers.errors import ParamsError
+from helpers.matched_wls import _VARIANCE, _Fit, _fit_wls, _inference, _ratio
 from helpers.measures import (
     DEFAULT_COLUMNS,
     JDL_THRESHOLDS,
@@ -74,22 +79,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_VARIANCE = {
-    "sets": "cluster-robust (CR1) on matched sets",
-    "pairs": "two-way cluster-robust on matched set and person (stacked matched sets)",
-    "units": "heteroskedasticity-robust (HC1) on people; matched-set correlation ignored",
-}
-
-_DESCRIBE = {
-    "sets": "Each person is in one matched set, so standard errors are cluster-robust with the "
-    "matched set as the cluster (Abadie & Spiess 2022).",
-    "pairs": "Some comparison people are matched to several treated people, so the analysis "
-    "uses every matched set in turn and standard errors are clustered both on the matched set "
-    "and on the person, which accounts for people used more than once (Austin & Cafri 2020).",
-    "units": "Matched sets were not available, so standard errors are robust to unequal "
-    "variances and account for the matching weights but not for the pairing.",
-}
 
 
 _SCALARS = [
@@ -149,49 +138,6 @@ class GroupValue:
         return jsonable(self.__dict__)
 
 
-@dataclass(frozen=True)
-class _Fit:
-    params: np.ndarray
-    cov: np.ndarray
-    df: float
-    n_clusters: int
-
-
-def _psd(cov: np.ndarray) -> np.ndarray:
-    """Clip negative eigenvalues, which two-way clustering can produce (Cameron et al. 2011)."""
-    vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
-    return cov if vals.min() >= 0 else (vecs * np.clip(vals, 0, None)) @ vecs.T
-
-
-def _fit_wls(frame: pd.DataFrame, X: np.ndarray, design: str) -> _Fit:
-    """WLS with the design's robust covariance (statsmodels; parity with sandwich::vcovCL)."""
-    model = sm.WLS(frame["y"].to_numpy(float), X, weights=frame["w"].to_numpy(float))
-    if design == "units":
-        res = model.fit(cov_type="HC1")
-        return _Fit(res.params, res.cov_params(), len(frame) - X.shape[1], len(frame))
-    codes = [pd.factorize(frame["set"])[0]]
-    if design == "pairs":
-        codes.append(pd.factorize(frame["unit"])[0])
-    n_clusters = min(int(c.max()) + 1 for c in codes)
-    if n_clusters < 2:
-        raise ModelError(
-            f"only {n_clusters} matched set(s) in the data: cluster-robust errors need several",
-            fix="Check the subclass column of the matched sample.",
-        )
-    groups = codes[0] if len(codes) == 1 else np.column_stack(codes)
-    res = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
-    return _Fit(res.params, _psd(np.asarray(res.cov_params())), n_clusters - 1, n_clusters)
-
-
-def _inference(est: float, se: float, df: float, conf_level: float) -> tuple[float, ...]:
-    """t statistic, two-sided p-value and confidence limits on ``df`` degrees of freedom."""
-    if not (se > 0 and math.isfinite(se)):
-        return math.nan, math.nan, math.nan, math.nan
-    crit = stats.t.ppf(0.5 + conf_level / 2, df)
-    stat = est / se
-    return stat, float(2 * stats.t.sf(abs(stat), df)), est - crit * se, est + crit * se
-
-
 def _group_value(pop, column, cols, treated, kind, mean, se, crit) -> GroupValue:
     grp = pop[pop[cols.treatment] == treated]
     y, w = grp[column].to_numpy(float), grp[cols.weight].to_numpy(float)
@@ -216,16 +162,6 @@ def _group_value(pop, column, cols, treated, kind, mean, se, crit) -> GroupValue
         float(np.sum(w * (y > 0))),
         complement,
     )
-
-
-def _ratio(m1: float, m0: float, cov: np.ndarray, df: float, conf: float) -> tuple[float, ...]:
-    """Ratio of group means with a delta-method interval on the log scale."""
-    if not (m1 > 0 and m0 > 0):
-        return math.nan, math.nan, math.nan
-    grad = np.array([1 / m1, -1 / m0])
-    se = math.sqrt(max(grad @ cov @ grad, 0.0))
-    crit = stats.t.ppf(0.5 + conf / 2, df)
-    return m1 / m0, math.exp(math.log(m1 / m0) - crit * se), math.exp(math.log(m1 / m0) + crit * se)
 
 
 @dataclass(frozen=True)
@@ -422,93 +358,6 @@ def _assemble(m, pop, cols, fit, design, group_size, thresholds, conf_level) -> 
     )
 
 
-def adjust_pvalues(estimates: Sequence[EffectEstimate]) -> tuple[EffectEstimate, ...]:
-    """Add Holm (family-wise) and Benjamini–Hochberg (false discovery rate) adjusted p-values.
-
-    The family is the measures that passed their gates and have a p-value — the tests a reader
-    of the report sees (statsmodels ``multipletests``; Holm 1979; Benjamini & Hochberg 1995).
-    """
-    family = [i for i, e in enumerate(estimates) if e.gate.passed and math.isfinite(e.p_value)]
-    out = list(estimates)
-    if not family:
-        return tuple(out)
-    p = [out[i].p_value for i in family]
-    holm, bh = (multipletests(p, method=meth)[1] for meth in ("holm", "fdr_bh"))
-    for j, i in enumerate(family):
-        out[i] = replace(out[i], p_holm=float(holm[j]), p_bh=float(bh[j]))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class EffectTable:
-    """All measures' estimates, in order, with the headline flagged (the JDL's results tables).
-
-    Attributes
-    ----------
-    estimates
-        One :class:`EffectEstimate` per measure, with adjusted p-values filled in.
-    headline
-        Key of the pre-declared headline measure.
-    """
-
-    estimates: tuple[EffectEstimate, ...]
-    headline: str
-
-    def __getitem__(self, key: str) -> EffectEstimate:
-        for e in self.estimates:
-            if e.key == key:
-                return e
-        raise KeyError(f"no measure {key!r}: have {', '.join(e.key for e in self.estimates)}")
-
-    def __iter__(self):
-        return iter(self.estimates)
-
-    def __len__(self) -> int:
-        return len(self.estimates)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per measure (:meth:`EffectEstimate.to_row`); the input of
-        :func:`helpers.disclosure.apply_disclosure`."""
-        return pd.DataFrame([e.to_row() for e in self.estimates])
-
-    def to_dict(self) -> dict:
-        """``{"headline": key, "multiplicity": {...}, "estimates": [EffectEstimate.to_dict()]}``."""
-        family = [e.key for e in self.estimates if math.isfinite(e.p_holm)]
-        return {
-            "headline": self.headline,
-            "multiplicity": {"family": family, "methods": ["holm", "fdr_bh"]},
-            "estimates": [e.to_dict() for e in self.estimates],
-        }
-
-    def describe(self) -> str:
-        """The method in plain English for the report's methodology, from what actually ran."""
-        designs = dict.fromkeys(e.design for e in self.estimates)
-        family = sum(math.isfinite(e.p_holm) for e in self.estimates)
-        pct = f"{100 * self.estimates[0].conf_level:.0f}%" if self.estimates else "95%"
-        return " ".join(
-            [
-                "Each measure compares the treatment group with the comparison group weighted by "
-                "the matching (a weighted two-sample t-test; significant at p ≤ 0.05).",
-                *[_DESCRIBE[d] for d in designs],
-                f"Intervals are {pct} confidence intervals on the t distribution with one degree "
-                "of freedom fewer than the number of clusters. Holm and Benjamini–Hochberg "
-                f"adjusted p-values allow for the {family} measures reported; the "
-                "headline measure, "
-                f"{self[self.headline].measure.phrase}, was declared before the results.",
-            ]
-        )
-
-    def summary(self) -> str:
-        """The main columns of :meth:`to_frame` as text."""
-        cols = ["measure", "treatment_value", "comparison_value", "difference", "ci_low"]
-        cols += ["ci_high", "p_value", "p_holm", "gate"]
-        frame = self.to_frame()[cols]
-        return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
-
-
 def estimate_measures(
     matched: pd.DataFrame,
     measures: Sequence[str | Measure] | None = None,
@@ -543,163 +392,3 @@ def estimate_measures(
     ]
     log.info("estimated %d measures; headline %s", len(ests), headline)
     return EffectTable(adjust_pvalues(ests), headline)
-
-
-@dataclass(frozen=True)
-class AdjustedEstimate:
-    """Regression-adjusted ATT on the matched sample (g-computation), the doubly robust check.
-
-    Attributes
-    ----------
-    measure
-        The outcome measure.
-    covariates
-        Covariates in the outcome model (each interacted with treatment).
-    estimate, std_error, ci_low, ci_high, statistic, df, p_value, conf_level
-        The ATT (average over the treated of the predicted outcome with minus without the
-        programme), its delta-method SE from the design's robust covariance, and inference.
-    n_treatment, n_comparison, n_clusters, design, variance
-        People per group in the fitted data, clusters and variance estimator.
-    dropped_terms
-        Model terms dropped because they were collinear with earlier ones (as R's ``lm`` does).
-    """
-
-    measure: Measure
-    covariates: tuple[str, ...]
-    estimate: float
-    std_error: float
-    ci_low: float
-    ci_high: float
-    statistic: float
-    df: float
-    p_value: float
-    conf_level: float
-    n_treatment: int
-    n_comparison: int
-    n_clusters: int
-    design: str
-    variance: str
-    dropped_terms: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        out = {
-            "measure": self.measure.key,
-            "column": self.measure.column,
-            "model": "linear",
-            "method": "g-computation with treatment x covariate interactions",
-        }
-        out |= {k: v for k, v in self.__dict__.items() if k != "measure"}
-        return jsonable(out)
-
-    def _rows(self) -> list[tuple[str, object]]:
-        return [
-            ("ATT", self.estimate),
-            ("Std. error", self.std_error),
-            ("CI", f"[{self.ci_low:.4g}, {self.ci_high:.4g}]"),
-            ("p-value", self.p_value),
-            ("Covariates", ", ".join(self.covariates)),
-            ("Variance", f"{self.variance}, {self.n_clusters} clusters"),
-            ("Dropped terms", ", ".join(self.dropped_terms) or "none"),
-        ]
-
-    def summary(self) -> str:
-        return render_text(f"Regression-adjusted: {self.measure.label}", self._rows())
-
-    def _repr_html_(self) -> str:
-        return render_html(f"Regression-adjusted: {self.measure.label}", self._rows())
-
-
-def _covariate_matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as they are; text, categories and booleans as 0/1 dummies (first level dropped)."""
-    cat = [
-        c
-        for c in df.columns
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
-    ]
-    return pd.get_dummies(df, columns=cat, drop_first=True, dtype=float).astype(float)
-
-
-def _independent_columns(X: np.ndarray) -> list[int]:
-    """Columns kept left to right while they add rank (R's ``lm`` aliasing rule)."""
-    scaled = X / np.where(np.abs(X).max(axis=0) > 0, np.abs(X).max(axis=0), 1.0)
-    keep: list[int] = []
-    for j in range(X.shape[1]):
-        if np.linalg.matrix_rank(scaled[:, [*keep, j]]) == len(keep) + 1:
-            keep.append(j)
-    return keep
-
-
-def regression_adjusted(
-    matched: pd.DataFrame,
-    measure: str | Measure = "rate",
-    covariates: Sequence[str] = (),
-    *,
-    column: str | None = None,
-    pairs: pd.DataFrame | None = None,
-    cols: Columns = DEFAULT_COLUMNS,
-    conf_level: float = 0.95,
-) -> AdjustedEstimate:
-    """ATT by g-computation from ``outcome ~ treated * (covariates)`` fitted by WLS.
-
-    The model is fitted to the matched sample with the matching weights; predictions for every
-    treated person with and without the programme are averaged, and the SE comes from the
-    delta method with the design's cluster-robust covariance (MatchIt's "Estimating effects"
-    vignette, ``avg_comparisons(fit, variables = "treat", vcov = ~subclass,
-    newdata = subset(treat == 1))``). Reproduces MatchIt's lalonde example exactly.
-    """
-    if not covariates:
-        raise ParamsError("covariates is empty: name the matching covariates, e.g. ['age', 'sex']")
-    m = get_measure(measure, column)
-    frame, design = analysis_frame(
-        matched, m.column, population=m.population, pairs=pairs, cols=cols, extra=list(covariates)
-    )
-    X, names, dropped = _interaction_design(frame, covariates, m.key)
-    fit = _fit_wls(frame, X, design)
-    treated = frame["t"].to_numpy() == 1
-    grad = _att_gradient(X, treated, frame["w"].to_numpy(float), names)
-    att = float(grad @ fit.params)
-    se = math.sqrt(max(grad @ fit.cov @ grad, 0.0))
-    stat, p, lo, hi = _inference(att, se, fit.df, conf_level)
-    sizes = [int(frame.loc[treated == g, "unit"].nunique()) for g in (True, False)]
-    return AdjustedEstimate(
-        m,
-        tuple(covariates),
-        att,
-        se,
-        lo,
-        hi,
-        stat,
-        fit.df,
-        p,
-        conf_level,
-        *sizes,
-        fit.n_clusters,
-        design,
-        _VARIANCE[design],
-        dropped,
-    )
-
-
-def _interaction_design(frame: pd.DataFrame, covariates: Sequence[str], key: str):
-    """Design matrix [1, t, C, t·C] without aliased columns, its names and the dropped names."""
-    C = _covariate_matrix(frame[list(covariates)])
-    t = frame["t"].to_numpy(float)
-    names = ["const", "treated", *C.columns, *[f"treated:{c}" for c in C.columns]]
-    X = np.column_stack([np.ones(len(t)), t, C.to_numpy(), C.to_numpy() * t[:, None]])
-    keep = _independent_columns(X)
-    if 1 not in keep:
-        raise ModelError(
-            f"treatment is collinear with the covariates in {key!r}",
-            fix="Check that both groups are present in the matched sample.",
-        )
-    dropped = tuple(n for j, n in enumerate(names) if j not in keep)
-    if dropped:
-        log.info("regression adjustment dropped collinear terms: %s", ", ".join(dropped))
-    return X[:, keep], [names[j] for j in keep], dropped
-
-
-def _att_gradient(X: np.ndarray, treated: np.ndarray, w: np.ndarray, names: list[str]):
-    """d ATT / d β: the weighted mean over the treated of X(treated = 1) − X(treated = 0)."""
-    mean_x = np.average(X[treated], axis=0, weights=w[treated])
-    is_effect = np.array([n == "treated" or n.startswith("treated:") for n in names])
-    return np.where(is_effect, mean_x, 0.0)

@@ -46,22 +46,37 @@ when ``distance`` is a matrix, when configured the same way):
 
 Complexity: O(n log n) sorting plus, per treated person, a binary search and a walk over
 skip lists of removed controls; no treated x control matrix is ever formed.
+
+This module holds the public surface (the spec, the result, the verb, :data:`METHODS` and the
+description); the methods live in :mod:`helpers.nearest_matching` and
+:mod:`helpers.radius_matching`, the matched-set records and the per-stratum runner in
+:mod:`helpers.matched_sets`, and the checks of the inputs in :mod:`helpers.matching_inputs`.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 
 import numpy as np
 import pandas as pd
 
 from helpers.errors import MatchingError
+from helpers.matched_sets import MatchedPairs, MatchedSets, Method, _run
+from helpers.matched_sets import _order_with_ties_by_row as _order_with_ties_by_row
+from helpers.matching_inputs import (
+    _distance,
+    _ratios,
+    _raw_caliper,
+    _strata,
+    _treated_order,
+    _treatment,
+)
+from helpers.nearest_matching import _nearest, variable_ratios
 from helpers.propensity import DISCARD_OPTIONS, PropensityModel, common_support
+from helpers.radius_matching import _radius
 
 __all__ = [
     "DISTANCES",
@@ -204,63 +219,6 @@ def _ratio_problems(s: MatchSpec) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class MatchedSets:
-    """Matched sets in CSR form: set i is treated row ``treated[i]`` with control rows
-    ``control[indptr[i]:indptr[i + 1]]`` (in the order they were matched). Every method
-    returns one of these for each stratum."""
-
-    treated: np.ndarray
-    indptr: np.ndarray
-    control: np.ndarray
-
-    @property
-    def sizes(self) -> np.ndarray:
-        """Number of controls in each set."""
-        return np.diff(self.indptr)
-
-    @staticmethod
-    def empty() -> MatchedSets:
-        return MatchedSets(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int64))
-
-
-@dataclass(frozen=True, eq=False)
-class MatchedPairs(MatchedSets):
-    """All matched sets of a result, ordered by subclass (1..S = data order of the treated)."""
-
-    def __len__(self) -> int:
-        return int(self.control.size)
-
-    @property
-    def subclass(self) -> np.ndarray:
-        """Subclass id (1-based) of each set."""
-        return np.arange(1, self.treated.size + 1)
-
-    def to_frame(self, ids=None) -> pd.DataFrame:
-        """MatchIt's ``get_matches``: one row per treated and per (set, control) pair.
-
-        Columns ``subclass``, ``unit`` (row position, or ``ids[row]`` when ``ids`` is given),
-        ``treated`` (1/0) and ``weight`` (1 for the treated, 1/k for each of its k controls).
-        Rows are ordered by subclass, the treated person first.
-        """
-        k = self.sizes
-        s = self.treated.size
-        sub = np.concatenate([np.arange(1, s + 1), np.repeat(np.arange(1, s + 1), k)])
-        rows = np.concatenate([self.treated, self.control])
-        first = np.concatenate([np.zeros(s, np.int8), np.ones(self.control.size, np.int8)])
-        weight = np.concatenate([np.ones(s), np.repeat(1.0 / np.maximum(k, 1), k)])
-        order = np.lexsort((np.arange(rows.size), first, sub))
-        unit = rows[order] if ids is None else np.asarray(ids)[rows[order]]
-        return pd.DataFrame(
-            {
-                "subclass": sub[order],
-                "unit": unit,
-                "treated": 1 - first[order],
-                "weight": weight[order],
-            }
-        )
-
-
-@dataclass(frozen=True, eq=False)
 class MatchResult:
     """The outcome of :func:`match`. Arrays are per cohort row, in the cohort's order.
 
@@ -394,200 +352,6 @@ def match(
     return _result(spec, treated, discarded, d, sets, caliper, sd, n_strata)
 
 
-def _treatment(cohort: pd.DataFrame, treatment: str) -> np.ndarray:
-    if treatment not in cohort.columns:
-        raise MatchingError(f"treatment column `{treatment}` is not in the cohort")
-    t = cohort[treatment].to_numpy()
-    if len(t) == 0:
-        raise MatchingError("the cohort is empty: there is nobody to match")
-    if pd.isna(t).any() or not np.isin(t, (0, 1)).all():
-        raise MatchingError(f"`{treatment}` must be 0/1 or True/False with no missing values")
-    t = t.astype(bool)
-    if not t.any():
-        raise MatchingError("the cohort has no treated people: there is nobody to match")
-    if t.all():
-        raise MatchingError("the cohort has no comparison records to match to")
-    return t
-
-
-def _distance(cohort, distance, spec: MatchSpec) -> np.ndarray:
-    if isinstance(distance, PropensityModel):
-        d = distance.distance(spec.distance)
-    elif isinstance(distance, str):
-        if distance not in cohort.columns:
-            raise MatchingError(f"distance column `{distance}` is not in the cohort")
-        d = cohort[distance].to_numpy(dtype=np.float64)
-    else:
-        d = np.asarray(distance, dtype=np.float64)
-    if d.shape != (len(cohort),):
-        raise MatchingError(f"the distance has {d.size} values for {len(cohort)} cohort rows")
-    if not np.isfinite(d).all():
-        raise MatchingError(
-            f"the distance is missing or infinite for {int((~np.isfinite(d)).sum())} rows"
-        )
-    if spec.distance == "score" and (d.min() < 0 or d.max() > 1):
-        raise MatchingError(
-            "`distance='score'` but values lie outside [0, 1]: pass the propensity score, "
-            "or set distance='logit'"
-        )
-    return d
-
-
-def _raw_caliper(spec: MatchSpec, sd: float) -> float | None:
-    if spec.caliper is None:
-        return None
-    if spec.caliper_units == "raw":
-        return float(spec.caliper)
-    if not sd > 0:
-        raise MatchingError(
-            "a caliper in SD units needs a distance that varies",
-            fix="Give the caliper in raw units (caliper_units='raw') or drop it.",
-        )
-    return float(spec.caliper) * sd
-
-
-def _strata(cohort: pd.DataFrame, exact: tuple[str, ...]) -> tuple[np.ndarray, int]:
-    if not exact:
-        return np.zeros(len(cohort), np.int64), 1
-    absent = [c for c in exact if c not in cohort.columns]
-    if absent:
-        raise MatchingError([f"exact matching column `{c}` is not in the cohort" for c in absent])
-    missing = [c for c in exact if cohort[c].isna().any()]
-    if missing:
-        raise MatchingError(
-            [f"exact matching column `{c}` has missing values" for c in missing],
-            fix="Give the missing values a category of their own before matching.",
-        )
-    codes = cohort.groupby(list(exact), sort=True, observed=True).ngroup().to_numpy()
-    return codes.astype(np.int64), int(codes.max()) + 1
-
-
-def _ratios(spec: MatchSpec, d: np.ndarray, treated: np.ndarray) -> np.ndarray:
-    n1 = int(treated.sum())
-    if not spec.variable:
-        return np.full(n1, int(spec.ratio), np.int64)
-    return variable_ratios(
-        d[treated], float(d[~treated].mean()), spec.ratio, spec.min_controls or 1, spec.max_controls
-    )
-
-
-def variable_ratios(
-    d_treated: np.ndarray, mean_control: float, ratio: float, min_controls: int, max_controls: int
-) -> np.ndarray:
-    """Controls wanted by each treated person in variable-ratio matching (MatchIt's rule).
-
-    m = round(ratio x n1) controls in all: ``max_controls`` for as many treated people as
-    possible, ``min_controls`` for the rest, one person in between. They go to treated people
-    in order of distance, the most typical of the comparison group (lowest distance when the
-    treated mean is above the comparison mean) receiving the most.
-    """
-    n1 = d_treated.size
-    m = round(ratio * n1)
-    kmax = math.floor((m - min_controls * (n1 - 1)) / (max_controls - min_controls))
-    kmax = min(max(kmax, 0), max(n1 - 1, 0))
-    kmin = max(n1 - kmax - 1, 0)
-    kmed = m - (min_controls * kmin + max_controls * kmax)
-    alloc = np.array([min_controls] * kmin + [kmed] + [max_controls] * kmax, np.int64)[:n1]
-    zero = np.flatnonzero(alloc == 0)
-    alloc[zero] = 1
-    alloc[np.minimum(zero + 1, n1 - 1)] -= 1
-    decreasing = d_treated.mean() > mean_control
-    order = np.argsort(-d_treated if decreasing else d_treated, kind="stable")
-    out = np.empty(n1, np.int64)
-    out[order] = alloc
-    return out
-
-
-def _treated_order(spec: MatchSpec, d: np.ndarray, treated: np.ndarray) -> np.ndarray:
-    """Rank of each treated person in the matching order (0 = first), per treated row."""
-    dt = d[treated]
-    if spec.order == "largest":
-        seq = np.argsort(-dt, kind="stable")
-    elif spec.order == "smallest":
-        seq = np.argsort(dt, kind="stable")
-    elif spec.order == "random":
-        seq = np.random.default_rng(spec.seed).permutation(dt.size)
-    else:  # data; closest also breaks ties by data order
-        seq = np.arange(dt.size)
-    rank = np.empty(dt.size, np.int64)
-    rank[seq] = np.arange(dt.size)
-    return rank
-
-
-# --- strata and assembly ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Stratum:
-    """One stratum's problem: treated in matching order, controls sorted by distance."""
-
-    t_rows: np.ndarray  # treated rows, in matching order
-    t_dist: np.ndarray
-    t_ratio: np.ndarray
-    c_rows: np.ndarray  # control rows sorted by (distance, row)
-    c_dist: np.ndarray
-    closest: bool = False
-    replace: bool = False
-
-
-Method = Callable[[_Stratum, float | None], MatchedSets]
-
-
-def _run(method: Method, spec, d, treated, keep, strata, ratios, order, caliper) -> MatchedSets:
-    rows = np.arange(d.size)
-    t_rows, c_rows = rows[treated & keep], rows[~treated & keep]
-    t_ratio = np.zeros(d.size, np.int64)
-    t_ratio[treated] = ratios
-    t_rank = np.full(d.size, -1, np.int64)
-    t_rank[treated] = order
-    t_rows = t_rows[np.argsort(t_rank[t_rows], kind="stable")]
-    c_rows = c_rows[_order_with_ties_by_row(d[c_rows])]
-    n_strata = int(strata.max()) + 1
-    if n_strata > 1:  # by stratum, then distance, then row
-        c_rows = c_rows[np.argsort(strata[c_rows], kind="stable")]
-        t_rows = t_rows[np.argsort(strata[t_rows], kind="stable")]
-    t_cut = np.searchsorted(strata[t_rows], np.arange(n_strata + 1))
-    c_cut = np.searchsorted(strata[c_rows], np.arange(n_strata + 1))
-    out = []
-    for s in range(t_cut.size - 1):
-        tr, cr = t_rows[t_cut[s] : t_cut[s + 1]], c_rows[c_cut[s] : c_cut[s + 1]]
-        if tr.size == 0 or cr.size == 0:
-            continue
-        problem = _Stratum(tr, d[tr], t_ratio[tr], cr, d[cr], spec.order == "closest", spec.replace)
-        out.append(method(problem, caliper))
-    return _concat(out)
-
-
-def _order_with_ties_by_row(values: np.ndarray) -> np.ndarray:
-    """``argsort(values, kind="stable")``, faster: an unstable sort, then only the runs of
-    equal values are re-sorted into input (row) order."""
-    order = np.argsort(values)
-    v = values[order]
-    tie = v[1:] == v[:-1]
-    if tie.any():
-        in_run = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
-        run = np.cumsum(np.r_[True, ~tie])[in_run]
-        order[in_run] = order[in_run][np.lexsort((order[in_run], run))]
-    return order
-
-
-def _concat(parts: list[MatchedSets]) -> MatchedSets:
-    parts = [p for p in parts if p.treated.size]
-    if not parts:
-        return MatchedSets.empty()
-    treated = np.concatenate([p.treated for p in parts])
-    sizes = np.concatenate([p.sizes for p in parts])
-    control = np.concatenate([p.control for p in parts])
-    if len(parts) == 1 and (np.diff(treated) > 0).all():
-        return parts[0]
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    order = np.argsort(treated, kind="stable")  # subclass = data order of the treated
-    sizes_o = sizes[order]
-    indptr = np.concatenate([[0], np.cumsum(sizes_o)])
-    take = np.repeat(starts[:-1][order] - indptr[:-1], sizes_o) + np.arange(indptr[-1])
-    return MatchedSets(treated[order], indptr, control[take])
-
-
 def _result(spec, treated, discarded, d, sets, caliper, sd, n_strata) -> MatchResult:
     n = d.size
     itype = np.int32 if n < 2**31 else np.int64
@@ -609,193 +373,6 @@ def _result(spec, treated, discarded, d, sets, caliper, sd, n_strata) -> MatchRe
     )
     log.info("matching: %s. %s", result.describe(), result.summary())
     return result
-
-
-# --- nearest neighbour --------------------------------------------------------------------
-
-
-class _Available:
-    """Positions 0..n-1 with deletion: next/previous available by path-halving skip links
-    (a union-find "next free slot"), stored only for deleted positions."""
-
-    __slots__ = ("_nxt", "_prv")
-
-    def __init__(self) -> None:
-        self._nxt: dict[int, int] = {}
-        self._prv: dict[int, int] = {}
-
-    def next(self, p: int) -> int:
-        """Smallest available position >= p (n if none)."""
-        nxt = self._nxt
-        while p in nxt:
-            q = nxt[p]
-            if q in nxt:
-                nxt[p] = q = nxt[q]
-            p = q
-        return p
-
-    def prev(self, p: int) -> int:
-        """Largest available position <= p (-1 if none)."""
-        prv = self._prv
-        while p in prv:
-            q = prv[p]
-            if q in prv:
-                prv[p] = q = prv[q]
-            p = q
-        return p
-
-    def remove(self, p: int) -> None:
-        self._nxt[p] = p + 1
-        self._prv[p] = p - 1
-
-
-def _nearest_k(
-    dt: float, k: int, v: np.ndarray, rows: np.ndarray, avail: _Available, caliper: float
-) -> list[int]:
-    """Positions of the k available controls nearest to dt by (|dt - v|, position), within
-    the caliper. Positions within a block of equal values are in row order, so the lowest
-    position is the earliest row; distinct values at an equal float distance are merged."""
-    n = v.size
-    pos = int(np.searchsorted(v, dt))
-    right, left = avail.next(pos), avail.prev(pos - 1)
-    out: list[int] = []
-    while len(out) < k:
-        dr = abs(dt - v[right]) if right < n else math.inf
-        dl = abs(dt - v[left]) if left >= 0 else math.inf
-        best = min(dl, dr)
-        if best == math.inf or best > caliper:
-            break
-        blocks = []
-        while right < n and abs(dt - v[right]) == best:
-            end = int(np.searchsorted(v, v[right], side="right"))
-            blocks.append((right, end))
-            right = avail.next(end)
-        while left >= 0 and abs(dt - v[left]) == best:
-            start = int(np.searchsorted(v, v[left], side="left"))
-            blocks.append((avail.next(start), left + 1))
-            left = avail.prev(start - 1)
-        out.extend(_first_available(blocks, k - len(out), avail, rows))
-    return out
-
-
-def _first_available(
-    blocks: list[tuple[int, int]], need: int, avail: _Available, rows: np.ndarray
-) -> list[int]:
-    """The ``need`` available positions of the earliest rows in the position ranges."""
-
-    def walk(a: int, b: int):
-        p = avail.next(a)
-        while p < b:
-            yield p
-            p = avail.next(p + 1)
-
-    if len(blocks) == 1:
-        return list(islice(walk(*blocks[0]), need))
-    merged = heapq.merge(*(walk(a, b) for a, b in blocks), key=lambda p: rows[p])
-    return list(islice(merged, need))
-
-
-def _nearest(problem: _Stratum, caliper: float | None) -> MatchedSets:
-    """Greedy nearest-neighbour matching of one stratum (see the module docstring)."""
-    cal = math.inf if caliper is None else caliper
-    v = problem.c_dist
-    if problem.replace:
-        chosen = [
-            _nearest_k(float(dt), int(k), v, problem.c_rows, _Available(), cal)
-            for dt, k in zip(problem.t_dist, problem.t_ratio, strict=True)
-        ]
-    elif problem.closest:
-        chosen = _closest_rounds(problem, cal)
-    else:
-        chosen = _ordered_rounds(problem, cal)
-    return _sets_from_positions(problem, chosen)
-
-
-def _ordered_rounds(problem: _Stratum, cal: float) -> list[list[int]]:
-    avail, v = _Available(), problem.c_dist
-    chosen: list[list[int]] = [[] for _ in problem.t_rows]
-    left = v.size
-    for r in range(1, int(problem.t_ratio.max(initial=0)) + 1):
-        for i, (dt, k) in enumerate(zip(problem.t_dist, problem.t_ratio, strict=True)):
-            if left == 0:
-                return chosen
-            if k < r or (r > 1 and len(chosen[i]) < r - 1):
-                continue
-            found = _nearest_k(float(dt), 1, v, problem.c_rows, avail, cal)
-            if found:
-                chosen[i].append(found[0])
-                avail.remove(found[0])
-                left -= 1
-    return chosen
-
-
-def _closest_rounds(problem: _Stratum, cal: float) -> list[list[int]]:
-    """Each round, form pairs from the closest (treated, available control) pair upwards."""
-    avail = _Available()
-    chosen: list[list[int]] = [[] for _ in problem.t_rows]
-    for r in range(1, int(problem.t_ratio.max(initial=0)) + 1):
-        heap: list[tuple[float, int, int, int]] = []
-        for i, k in enumerate(problem.t_ratio):
-            if k >= r and len(chosen[i]) == r - 1:
-                _push(heap, problem, i, avail, cal)
-        while heap:  # lazy heap: a stale entry (control taken) is re-searched and re-pushed
-            _, _, i, c = heapq.heappop(heap)
-            if avail.next(c) == c:
-                chosen[i].append(c)
-                avail.remove(c)
-            else:
-                _push(heap, problem, i, avail, cal)
-    return chosen
-
-
-def _push(heap, problem: _Stratum, i: int, avail: _Available, cal: float) -> None:
-    """Push treated i's nearest available control, keyed (distance, treated row)."""
-    dt, v = float(problem.t_dist[i]), problem.c_dist
-    found = _nearest_k(dt, 1, v, problem.c_rows, avail, cal)
-    if found:
-        heapq.heappush(heap, (abs(dt - v[found[0]]), int(problem.t_rows[i]), i, found[0]))
-
-
-def _sets_from_positions(problem: _Stratum, chosen: list[list[int]]) -> MatchedSets:
-    sizes = np.fromiter((len(c) for c in chosen), np.int64, len(chosen))
-    has = sizes > 0
-    flat = np.fromiter((p for c in chosen for p in c), np.int64, int(sizes.sum()))
-    indptr = np.concatenate([[0], np.cumsum(sizes[has])])
-    return MatchedSets(problem.t_rows[has], indptr, problem.c_rows[flat])
-
-
-# --- radius -------------------------------------------------------------------------------
-
-
-def _radius(problem: _Stratum, caliper: float | None) -> MatchedSets:
-    """Every control with |d_t - d_c| <= caliper, for each treated person (vectorised)."""
-    by_row = np.argsort(problem.t_rows)  # the order is irrelevant: build sets in row order
-    t_rows, dt = problem.t_rows[by_row], problem.t_dist[by_row]
-    v, cal = problem.c_dist, float(caliper)
-    lo = np.searchsorted(v, dt - cal, side="left")
-    hi = np.searchsorted(v, dt + cal, side="right")
-    lo, hi = _exact_edges(v, dt, cal, lo, hi)
-    sizes = hi - lo
-    has = sizes > 0
-    lo, sizes = lo[has], sizes[has]
-    indptr = np.concatenate([[0], np.cumsum(sizes)])
-    pos = np.repeat(lo - indptr[:-1], sizes) + np.arange(indptr[-1])
-    return MatchedSets(t_rows[has], indptr, problem.c_rows[pos])
-
-
-def _exact_edges(v, dt, cal, lo, hi):
-    """Move the searchsorted edges so the window is exactly {c : fl(|d_t - d_c|) <= cal}."""
-    n = v.size
-    for _ in range(4):  # rounding moves an edge by at most a few positions
-        grow_lo = (lo > 0) & (np.abs(dt - v[np.maximum(lo - 1, 0)]) <= cal)
-        shrink_lo = (lo < hi) & (np.abs(dt - v[np.minimum(lo, n - 1)]) > cal)
-        grow_hi = (hi < n) & (np.abs(dt - v[np.minimum(hi, n - 1)]) <= cal)
-        shrink_hi = (hi > lo) & (np.abs(dt - v[np.maximum(hi - 1, 0)]) > cal)
-        if not (grow_lo.any() or shrink_lo.any() or grow_hi.any() or shrink_hi.any()):
-            break
-        lo = lo - grow_lo + shrink_lo
-        hi = hi + grow_hi - shrink_hi
-    return lo, hi
 
 
 #: The matching methods: every one takes a stratum's problem and the caliper in raw units and

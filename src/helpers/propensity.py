@@ -21,6 +21,10 @@ Scale: the design is one float64 matrix (no formula machinery on the list path),
 likelihood's score and Hessian are computed in row chunks from one cached linear predictor, so
 a 1,000 treated + 5,000,000 comparison fit takes seconds and little more memory than the
 design itself.
+
+This module fits the model; the design matrix (and :func:`usable_covariates`) is built in
+:mod:`helpers.propensity_design` and checked for separation and collinearity in
+:mod:`helpers.propensity_checks`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from scipy.special import expit
 from statsmodels.discrete.discrete_model import Logit
 from statsmodels.tools.sm_exceptions import (
@@ -43,6 +46,17 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from helpers.errors import ModelError, SeparationWarning
+from helpers.propensity_checks import _check_design
+from helpers.propensity_design import (
+    _CHUNK,
+    _OTHER,
+    _column_design,
+    _Design,
+    _formula_design,
+    _gram,
+    _treatment_vector,
+)
+from helpers.propensity_design import usable_covariates as usable_covariates
 
 __all__ = [
     "DISCARD_OPTIONS",
@@ -58,8 +72,6 @@ log = logging.getLogger(__name__)
 DISCARD_OPTIONS = ("none", "treated", "control", "both")
 #: What to do with categorical levels that have few treated or comparison records.
 RARE_LEVEL_OPTIONS = ("error", "merge")
-_OTHER = "(other)"
-_CHUNK = 1 << 13  # rows per chunk for X'WX (cache-sized; no n x p temporaries)
 _EXTREME = 10.0  # |coefficient x SD of its column| above which a term "nearly separates"
 
 
@@ -228,308 +240,6 @@ def fit_propensity(
         design = _column_design(cohort, list(covariates), y, rare_levels, min_level_count)
     _check_design(design, y, min_level_count if rare_levels == "error" else 0)
     return _fit(design, y, treatment, covariates, maxiter)
-
-
-# --- inputs ------------------------------------------------------------------------------
-
-
-def _treatment_vector(cohort: pd.DataFrame, treatment: str) -> np.ndarray:
-    if treatment not in cohort.columns:
-        raise ModelError(f"treatment column `{treatment}` is not in the cohort")
-    col = cohort[treatment]
-    if col.isna().any():
-        raise ModelError(f"`{treatment}` has {int(col.isna().sum())} missing values: use 0/1")
-    values = col.to_numpy()
-    if not np.isin(values, (0, 1)).all():
-        raise ModelError(f"`{treatment}` must be 0/1 or True/False for every row")
-    y = values.astype(np.float64)
-    n1 = int(y.sum())
-    if n1 == 0 or n1 == y.size:
-        raise ModelError(
-            f"the propensity model needs treated and comparison rows "
-            f"(got {n1} treated, {y.size - n1} comparison)",
-            fix="Check the cohort: the treatment group or the comparison pool is empty.",
-        )
-    return y
-
-
-def _check_missing(cohort: pd.DataFrame, columns: Sequence[str]) -> None:
-    absent = [c for c in columns if c not in cohort.columns]
-    if absent:
-        raise ModelError([f"covariate `{c}` is not in the cohort" for c in absent])
-    counts = {c: int(cohort[c].isna().sum()) for c in columns}
-    problems = [f"covariate `{c}` has {k:,} missing values" for c, k in counts.items() if k]
-    if problems:
-        raise ModelError(
-            problems,
-            fix="Impute them or add a missing-value category before fitting the model.",
-        )
-
-
-# --- designs -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Design:
-    X: np.ndarray  # float64, C order, n x p, intercept first when present
-    names: list[str]
-    blocks: dict[str, tuple[list[str], np.ndarray]]  # covariate -> (levels, level code/row)
-    indicator: set[int] = field(default_factory=set)  # columns checked as levels, not ranges
-    sd: np.ndarray | None = None  # column standard deviations, set by _check_rank
-    reference: dict[str, str] = field(default_factory=dict)
-    merged: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    merge_targets: dict[str, str] = field(default_factory=dict)
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return bool(
-        s.dtype == object
-        or isinstance(s.dtype, pd.CategoricalDtype)
-        or pd.api.types.is_bool_dtype(s)
-        or pd.api.types.is_string_dtype(s)
-    )
-
-
-def _is_binary(v: np.ndarray) -> bool:
-    return bool(((v == 0.0) | (v == 1.0)).all())
-
-
-def _levels_and_codes(s: pd.Series) -> tuple[list, np.ndarray]:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cat = s.cat.remove_unused_categories()
-    elif pd.api.types.is_bool_dtype(s):
-        cat = pd.Categorical(s.astype(bool), categories=[False, True])
-        cat = cat.remove_unused_categories()
-    else:
-        cat = pd.Categorical(s.astype(str))
-    cat = pd.Categorical(cat)
-    return list(cat.categories), np.asarray(cat.codes, dtype=np.int64)
-
-
-def _column_design(cohort, columns, y, rare_levels, min_count) -> _Design:
-    if not columns:
-        raise ModelError("no covariates given: name at least one column")
-    _check_missing(cohort, columns)
-    n = len(cohort)
-    blocks: dict[str, tuple[list[str], np.ndarray]] = {}
-    merged: dict[str, tuple[str, ...]] = {}
-    targets: dict[str, str] = {}
-    ncols = 1
-    for c in columns:
-        if _is_categorical(cohort[c]):
-            levels, codes = _levels_and_codes(cohort[c])
-            levels = [str(v) for v in levels]
-            if rare_levels == "merge":
-                levels, codes, pooled, target = _merge_rare(c, levels, codes, y, min_count)
-                if pooled:
-                    merged[c] = pooled
-                    targets[c] = target
-            blocks[c] = (levels, codes)
-            ncols += len(levels) - 1
-        else:
-            ncols += 1
-    X = np.empty((n, ncols), dtype=np.float64)
-    X[:, 0] = 1.0
-    names, reference, indicator, j = ["Intercept"], {}, set(), 1
-    for c in columns:
-        if c in blocks:
-            levels, codes = blocks[c]
-            reference[c] = levels[0]
-            for k, level in enumerate(levels[1:], start=1):
-                np.equal(codes, k, out=X[:, j], casting="unsafe")
-                names.append(f"{c}[{level}]")
-                indicator.add(j)
-                j += 1
-        else:
-            v = cohort[c].to_numpy(dtype=np.float64)
-            X[:, j] = v
-            names.append(c)
-            if _is_binary(v):  # a 0/1 covariate is checked like a two-level factor
-                blocks[c] = (["0", "1"], v.astype(np.int64))
-                indicator.add(j)
-            j += 1
-    return _Design(X, names, blocks, indicator, reference=reference, merged=merged,
-                   merge_targets=targets)  # fmt: skip
-
-
-def _merge_rare(column, levels, codes, y, min_count):
-    """Pool levels with < min_count treated or comparison rows into "(other)"."""
-    treated = np.bincount(codes, weights=y, minlength=len(levels))
-    total = np.bincount(codes, minlength=len(levels)).astype(float)
-    rare = (treated < min_count) | (total - treated < min_count)
-    if not rare.any():
-        return levels, codes, (), None
-    pooled = tuple(lv for lv, r in zip(levels, rare, strict=True) if r)
-    keep = [lv for lv, r in zip(levels, rare, strict=True) if not r]
-    new_codes = np.full(len(levels), -1)
-    new_codes[~rare] = np.arange(len(keep))
-    t_other, n_other = treated[rare].sum(), total[rare].sum()
-    if keep and (t_other == 0 or n_other - t_other == 0):
-        new_codes[rare] = int(np.argmax(total[~rare]))  # still separating: fold into largest
-        target = keep[int(np.argmax(total[~rare]))]
-    else:
-        new_codes[rare] = len(keep)
-        keep.append(_OTHER)
-        target = _OTHER
-    warnings.warn(
-        f"covariate `{column}`: levels {', '.join(pooled)} have fewer than {min_count} "
-        f"treated or comparison records and were pooled into '{target}'",
-        SeparationWarning,
-        stacklevel=4,
-    )
-    return keep, new_codes[codes], pooled, target
-
-
-def _formula_design(cohort, formula, y, rare_levels) -> _Design:
-    import patsy
-
-    if rare_levels == "merge":
-        raise ModelError(
-            "`rare_levels='merge'` works with a list of covariates, not a formula",
-            fix="Recode the rare levels in the cohort, or give the covariates as a list.",
-        )
-    rhs = formula.split("~", 1)[-1]
-    try:
-        dm = patsy.dmatrix(rhs, cohort, NA_action="raise", return_type="matrix")
-    except patsy.PatsyError as exc:
-        raise ModelError(f"the propensity formula {rhs.strip()!r} failed: {exc}") from exc
-    X = np.ascontiguousarray(np.asarray(dm, dtype=np.float64))
-    info = dm.design_info
-    blocks, indicator = _indicator_blocks(X, info)
-    return _Design(X, list(info.column_names), blocks, indicator)
-
-
-def _indicator_blocks(X, info) -> tuple[dict[str, tuple[list[str], np.ndarray]], set[int]]:
-    """Terms whose columns are 0/1 dummies of one partition, as (levels, codes) blocks."""
-    blocks, indicator = {}, set()
-    for term, sl in info.term_name_slices.items():
-        cols = X[:, sl]
-        if term == "Intercept" or not _is_binary(cols):
-            continue
-        rowsum = cols.sum(axis=1)
-        if rowsum.max() > 1:
-            continue
-        codes = np.where(rowsum == 0, 0, cols.argmax(axis=1) + 1)
-        blocks[term] = (["(reference)", *info.column_names[sl]], codes)
-        indicator.update(range(sl.start, sl.stop))
-    return blocks, indicator
-
-
-# --- checks ------------------------------------------------------------------------------
-
-
-def _check_design(design: _Design, y: np.ndarray, warn_below: int) -> None:
-    _check_levels(design, y, warn_below)
-    _check_columns(design, y)
-    _check_rank(design)
-
-
-def _check_levels(design: _Design, y: np.ndarray, warn_below: int) -> None:
-    """Zero cells (a level with no treated or no comparison records) are errors; levels with
-    fewer than ``warn_below`` of either warn."""
-    problems, rare = [], []
-    for cov, (levels, codes) in design.blocks.items():
-        treated = np.bincount(codes, weights=y, minlength=len(levels)).astype(int)
-        total = np.bincount(codes, minlength=len(levels))
-        for level, t, n in zip(levels, treated, total, strict=True):
-            if n == 0:
-                continue
-            if t == 0 or t == n:
-                group = "treated" if t == 0 else "comparison"
-                problems.append(
-                    f"covariate `{cov}` level '{level}' has no {group} records "
-                    f"({t:,} treated, {n - t:,} comparison), so treatment is perfectly "
-                    f"predicted for it"
-                )
-            elif min(t, n - t) < warn_below:
-                rare.append(f"`{cov}` level '{level}' ({t} treated, {n - t} comparison)")
-    if problems:
-        raise ModelError(
-            problems,
-            fix="Pass rare_levels='merge' to pool rare levels, merge the level in the cohort, "
-            "or remove those records from the comparison pool (they cannot be matched).",
-        )
-    if rare:
-        warnings.warn(
-            "levels with very few treated or comparison records give unstable coefficients: "
-            + "; ".join(rare)
-            + " (consider rare_levels='merge')",
-            SeparationWarning,
-            stacklevel=4,
-        )
-
-
-def _group_ranges(X: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Per column: min and max among treated and among comparison rows, shape (4, p),
-    in one chunked pass over the rows (no masked copies of the design)."""
-    p = X.shape[1]
-    out = np.array([[np.inf] * p, [-np.inf] * p, [np.inf] * p, [-np.inf] * p])
-    for s in range(0, X.shape[0], 8 * _CHUNK):
-        xc, tc = X[s : s + 8 * _CHUNK], t[s : s + 8 * _CHUNK]
-        for k, group in ((0, tc), (2, ~tc)):
-            if group.any():
-                part = xc[group]
-                out[k] = np.minimum(out[k], part.min(axis=0))
-                out[k + 1] = np.maximum(out[k + 1], part.max(axis=0))
-    return out
-
-
-def _check_columns(design: _Design, y: np.ndarray) -> None:
-    lo1, hi1, lo0, hi0 = _group_ranges(design.X, y == 1)
-    constant, separating = [], []
-    for j, name in enumerate(design.names):
-        if name == "Intercept":
-            continue
-        if min(lo0[j], lo1[j]) == max(hi0[j], hi1[j]):
-            constant.append(f"covariate `{name}` has the same value ({lo1[j]:g}) for everyone")
-        elif j not in design.indicator and (hi1[j] <= lo0[j] or hi0[j] <= lo1[j]):
-            separating.append(
-                f"covariate `{name}` separates the groups: treated range "
-                f"[{lo1[j]:g}, {hi1[j]:g}], comparison range [{lo0[j]:g}, {hi0[j]:g}] "
-                "do not overlap"
-            )
-    if constant:
-        raise ModelError(constant, fix="Drop the constant covariate(s) from the model.")
-    if separating:
-        raise ModelError(
-            separating,
-            fix="Restrict the comparison pool to the treated range, or match exactly on the "
-            "covariate instead of modelling it.",
-        )
-
-
-def _gram(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """X'X, or X' diag(w) X, accumulated over row chunks (BLAS syrk on sqrt(w) X)."""
-    out = np.zeros((X.shape[1], X.shape[1]))
-    for s in range(0, X.shape[0], _CHUNK):
-        xc = X[s : s + _CHUNK]
-        if w is not None:
-            xc = xc * np.sqrt(w[s : s + _CHUNK])[:, None]
-        out += xc.T @ xc
-    return out
-
-
-def _check_rank(design: _Design) -> None:
-    X = design.X
-    gram = _gram(X)
-    n = X.shape[0]
-    if design.names[0] == "Intercept":
-        mean = gram[0] / n
-        design.sd = np.sqrt(np.maximum(np.diag(gram) / n - mean**2, 0.0))
-    else:
-        design.sd = X.std(axis=0)
-    scale = np.sqrt(np.diag(gram))
-    corr = gram / np.outer(scale, scale)
-    _, r, piv = scipy.linalg.qr(corr, pivoting=True)
-    rank = int((np.abs(np.diag(r)) > 1e-9 * abs(r[0, 0])).sum())
-    if rank < X.shape[1]:
-        aliased = [design.names[k] for k in piv[rank:]]
-        raise ModelError(
-            f"covariates are collinear: {', '.join(f'`{a}`' for a in aliased)} "
-            f"can be written from the other covariates",
-            fix="Drop the aliased covariate(s) (e.g. one of age, age at first sanction and "
-            "years since first sanction) and fit again.",
-        )
 
 
 # --- fitting -----------------------------------------------------------------------------
@@ -755,29 +465,3 @@ def _auc(score: np.ndarray, treated: np.ndarray) -> float:
     below = np.searchsorted(s0, s1, side="left")
     ties = np.searchsorted(s0, s1, side="right") - below
     return float((below + 0.5 * ties).sum() / (s1.size * s0.size))
-
-
-def usable_covariates(
-    cohort: pd.DataFrame, covariates: Sequence[str]
-) -> tuple[list[str], dict[str, str]]:
-    """Covariates that vary in this cohort, and why each other one was left out.
-
-    A column that takes one value for everybody (``index_disposal`` in a custody cohort, a
-    region when the run is restricted to it) cannot predict participation; fitting it would
-    only make the model singular, so it is dropped and the report says so.
-    """
-    unknown = [name for name in covariates if name not in cohort.columns]
-    if unknown:
-        from helpers.errors import ParamsError
-
-        raise ParamsError(
-            f"`covariates` names {', '.join(map(repr, unknown))}, which the cohort does not "
-            f"have. Available: {', '.join(c for c in cohort.columns if c not in ('pid',))}."
-        )
-    kept, dropped = [], {}
-    for name in covariates:
-        if cohort[name].nunique(dropna=False) <= 1:
-            dropped[name] = f"the same for everyone ({cohort[name].iloc[0]!r}) in this cohort"
-        else:
-            kept.append(name)
-    return kept, dropped
