@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _matching_fixtures import make_cohort
 from matplotlib.figure import Figure
 
+from _matching_fixtures import make_cohort
 from helpers.balance import (
     STATISTICS,
     BalanceTable,

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from _records import person, sanction, write_records
 
+from _records import person, sanction, write_records
 from helpers import cohort
 from helpers.errors import CohortError
 from helpers.params import IngestParams

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-from _estimate_fixtures import group, make_estimate, simulated_matched
 
+from _estimate_fixtures import group, make_estimate, simulated_matched
 from helpers.disclosure import (
     DEFAULT_MIN_CELL,
     GATED,

@@ -15,6 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
+from statsmodels.stats.multitest import multipletests
+
 from _estimate_fixtures import (
     GOLDEN,
     LALONDE,
@@ -26,9 +29,6 @@ from _estimate_fixtures import (
     simulate_cohort,
     simulated_matched,
 )
-from matplotlib.figure import Figure
-from statsmodels.stats.multitest import multipletests
-
 from helpers.errors import JDLWarning, ModelError, ParamsError
 from helpers.estimate import (
     EffectTable,

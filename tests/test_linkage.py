@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from _records import person, sanction, write_records
 
+from _records import person, sanction, write_records
 from helpers.linkage import link_submission
 from helpers.records import connect, open_records
 from helpers.submission import read_submission

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+
 from _matching_fixtures import (
     brute_force,
     check_invariants,
@@ -15,7 +16,6 @@ from _matching_fixtures import (
     result_sets,
     same_sets,
 )
-
 from helpers.errors import MatchingError
 from helpers.matching import METHODS, MatchSpec, _order_with_ties_by_row, match, variable_ratios
 from helpers.propensity import fit_propensity

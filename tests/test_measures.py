@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _estimate_fixtures import simulated_matched
 
+from _estimate_fixtures import simulated_matched
 from helpers.errors import JDLWarning, ModelError, ParamsError
 from helpers.measures import (
     JDL_THRESHOLDS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pytest
-from _records import person, sanction, write_records
 
+from _records import person, sanction, write_records
 from helpers import national
 from helpers.records import connect, open_records
 from helpers.sql import create_table, run_sql

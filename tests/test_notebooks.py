@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-from notebook_cells import parameters_cell
-
 from helpers.params import STAGES
 from helpers.report import cell_options
+from notebook_cells import parameters_cell
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = {"ingest": "01_ingest", "match": "02_match", "estimate": "03_estimate"}

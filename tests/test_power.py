@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from _estimate_fixtures import group, make_estimate, simulated_matched
 from scipy.stats import norm
 
+from _estimate_fixtures import group, make_estimate, simulated_matched
 from helpers.errors import CohortError, ParamsError
 from helpers.power import (
     effective_sizes,

@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from _estimate_fixtures import make_estimate, simulated_matched
 
+from _estimate_fixtures import make_estimate, simulated_matched
 from helpers.errors import ModelError
 from helpers.sensitivity import (
     e_value,

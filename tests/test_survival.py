@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from _estimate_fixtures import simulated_matched
 from lifelines import KaplanMeierFitter
 from matplotlib.figure import Figure
 
+from _estimate_fixtures import simulated_matched
 from helpers.plots.effects import kaplan_meier_plot
 from helpers.survival import cox_hazard_ratio, kaplan_meier
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from _estimate_fixtures import group, make_estimate
 
+from _estimate_fixtures import group, make_estimate
 from helpers.measures import MEASURES, Gate
 from helpers.power import minimum_detectable_effect, people_needed
 from helpers.sensitivity import RosenbaumBounds, e_value
