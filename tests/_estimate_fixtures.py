@@ -118,7 +118,7 @@ def simulated_matched(
 # --- lalonde: MatchIt's example, joined with the golden matching of tests/golden/lalonde ---
 
 GOLDEN = Path(__file__).parent / "golden" / "lalonde"
-LALONDE = Path("/work/shared/reference/data/lalonde_matchit.csv")
+LALONDE = Path(__file__).parent / "golden" / "lalonde" / "lalonde.csv"
 LALONDE_COVARIATES = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 LALONDE_COLUMNS = Columns(treatment="treat", weight="weights", id="id")
 RE78 = Measure("re78", "Earnings in 1978", "re78", kind="frequency", noun="dollars")

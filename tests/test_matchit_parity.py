@@ -25,7 +25,7 @@ from helpers.propensity import fit_propensity
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden" / "lalonde"
 SETS_R = HERE / "golden" / "matchit_sets"
-LALONDE = HERE.parent.parent / "shared" / "reference" / "data" / "lalonde_matchit.csv"
+LALONDE = HERE / "golden" / "lalonde" / "lalonde.csv"
 COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 COLUMNS = {
     "Means Treated": "mean_treated",
@@ -45,7 +45,7 @@ def _golden(name: str) -> pd.DataFrame:
 def lal() -> pd.DataFrame:
     """lalonde in make_golden.R's row order (decreasing score) with R's fitted score."""
     if not LALONDE.exists():
-        pytest.skip(f"{LALONDE} is not available")
+        pytest.fail(f"{LALONDE} is missing: it is committed with the golden files")
     raw = pd.read_csv(LALONDE, index_col=0)
     units = _golden("nearest_units.csv").set_index("id")
     out = raw.loc[units.index].copy()

@@ -14,14 +14,14 @@ from helpers.errors import ModelError, SeparationWarning
 from helpers.propensity import PropensityModel, common_support, fit_propensity
 
 HERE = Path(__file__).parent
-LALONDE = HERE.parent.parent / "shared" / "reference" / "data" / "lalonde_matchit.csv"
+LALONDE = HERE / "golden" / "lalonde" / "lalonde.csv"
 COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
 
 
 @pytest.fixture(scope="module")
 def lalonde() -> pd.DataFrame:
     if not LALONDE.exists():
-        pytest.skip(f"{LALONDE} is not available")
+        pytest.fail(f"{LALONDE} is missing: it is committed with the golden files")
     return pd.read_csv(LALONDE, index_col=0)
 
 

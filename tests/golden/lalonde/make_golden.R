@@ -69,3 +69,5 @@ se <- sqrt(drop(t(g) %*% V %*% g))
 write.csv(data.frame(estimate = att, std_error = se),
           file.path(out, "nearest_att.csv"), row.names = FALSE)
 cat(sprintf("ATT %.4f  SE %.4f\n", att, se))
+# lalonde.csv beside these files is MatchIt 4.5.1's `lalonde` exactly (write.csv(lalonde)),
+# committed so the parity tests run anywhere without R.
