@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,7 +77,11 @@ def main() -> None:
             records, submission = prepare(people, Path(tmp))
             done = subprocess.run([sys.executable, "-c", CHILD, str(records), str(submission)],
                                   capture_output=True, text=True, check=True)  # fmt: skip
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        found = re.findall(r'\{"steps".*\}', done.stdout)
+        if not found:
+            sys.exit(f"the ingest run printed no result:\n{done.stderr[-3000:]}")
+        line = found[0]
+        row = json.loads(line)
         total = sum(row["steps"].values())
         print(
             f"\n{people:,} people; 1,000 participants submitted: {row['linked']}; "
