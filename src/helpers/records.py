@@ -170,7 +170,10 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with ``people`` and ``sanctions`` as views on the files."""
     con = duckdb.connect(config={"threads": threads} if threads else {})
-    con.execute("SET enable_progress_bar = false")  # notebooks and logs stay readable
+    try:  # no progress bar in logs and scripts; in Jupyter (no ipywidgets) DuckDB shows none
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     for table in SCHEMA:
