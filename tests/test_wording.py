@@ -183,3 +183,11 @@ def test_every_measure_has_a_sentence(key):
     lo, hi = (-0.2, 0.1) if MEASURES[key].kind != "days" else (-20.0, 10.0)
     text = effect_sentence(make_estimate(key, (lo, hi)))
     assert MEASURES[key].noun in text and "More people would need to be analysed" in text
+
+
+def test_a_count_of_one_takes_the_singular():
+    from helpers.wording import _count
+
+    assert _count(1.0, "people") == "1 person"
+    assert _count(0.96, "proven reoffences") == "1 proven reoffence"
+    assert _count(1.6, "custodial sentences") == "2 custodial sentences"

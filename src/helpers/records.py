@@ -13,6 +13,7 @@ DuckDB reads the Parquet files in place, so millions of people cost little memor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -170,10 +171,10 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with ``people`` and ``sanctions`` as views on the files."""
     con = duckdb.connect(config={"threads": threads} if threads else {})
-    try:  # no progress bar in logs and scripts; in Jupyter (no ipywidgets) DuckDB shows none
+    # No progress bar in logs and scripts; in Jupyter (no ipywidgets) DuckDB shows none and
+    # refuses the setting.
+    with contextlib.suppress(duckdb.Error):
         con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:
-        pass
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     for table in SCHEMA:

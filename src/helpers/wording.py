@@ -48,6 +48,20 @@ def _amount(value: float) -> str:
     return f"{whole:,.0f}"
 
 
+_SINGULAR = {"people": "person"}
+
+
+def _count(value: float, noun: str) -> str:
+    """An amount with its noun, singular when the amount reads as exactly 1 ("1 person")."""
+    amount = _amount(value)
+    if amount != "1":
+        return f"{amount} {noun}"
+    words = noun.split(" ")
+    last = words[-1]
+    words[-1] = _SINGULAR.get(last, last[:-1] if last.endswith("s") else last)
+    return f"{amount} {' '.join(words)}"
+
+
 def _opening(m: Measure, programme: str) -> str:
     if m.kind == "days":
         return (
@@ -79,16 +93,16 @@ def effect_sentence(
     lo, hi = per_100(m, estimate.ci_low), per_100(m, estimate.ci_high)
     start = f"{_opening(m, programme)} {m.subject} could be"
     if hi < 0:
-        return f"{start} {m.lower_word} by between {_amount(hi)} and {_amount(lo)} {m.noun}" + (
+        return f"{start} {m.lower_word} by between {_amount(hi)} and {_count(lo, m.noun)}" + (
             _SIGNIFICANT
         )
     if lo > 0:
-        return f"{start} {m.higher_word} by between {_amount(lo)} and {_amount(hi)} {m.noun}" + (
+        return f"{start} {m.higher_word} by between {_amount(lo)} and {_count(hi, m.noun)}" + (
             _SIGNIFICANT
         )
     return (
-        f"{start} {m.lower_word} by as many as {_amount(lo)} {m.noun}, or "
-        f"{m.higher_word} by as many as {_amount(hi)} {m.noun}. {_MORE_PEOPLE}"
+        f"{start} {m.lower_word} by as many as {_count(lo, m.noun)}, or "
+        f"{m.higher_word} by as many as {_count(hi, m.noun)}. {_MORE_PEOPLE}"
     )
 
 
@@ -217,10 +231,12 @@ def power_sentence(result, measure: Measure) -> str:
                 "determine the direction of a difference."
             )
         n = result.n_treatment if result.n_treatment < 100 else round(result.n_treatment, -1)
+        size = _count(per_100(measure, result.difference), measure.noun)
+        size += " per 100 people" if measure.per_100 else ""
         return (
-            f"To detect a difference of this size ({_amount(per_100(measure, result.difference))}"
-            f" {unit}) with {result.power:.0%} power, about {n:,.0f} people would need to be "
-            "analysed in the treatment group, with a comparison group of the same relative size."
+            f"To detect a difference of this size ({size}) with {result.power:.0%} power, "
+            f"about {n:,.0f} people would need to be analysed in the treatment group, with a "
+            "comparison group of the same relative size."
         )
     lower = _amount(per_100(measure, result.detectable_lower))
     base = format_value(measure, result.baseline)
