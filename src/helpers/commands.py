@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from helpers.errors import JDLError
+from helpers.errors import CohortError
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,10 @@ def check(params_path: Path) -> list[str]:
     for item in submission.problem_summary().itertuples():
         lines.append(f"  {item.severity}: {item.problem} ({item.column}) — {item.rows} rows")
     if valid < params.min_cohort:
-        raise JDLError.from_text(
-            "\n".join(lines) + f"\nOnly {valid} usable rows: at least {params.min_cohort} needed."
+        raise CohortError(
+            f"only {valid} usable rows; at least {params.min_cohort} people are needed "
+            "(`min_cohort`)",
+            fix="\n".join(lines),
         )
     return lines
 

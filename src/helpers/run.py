@@ -23,7 +23,7 @@ import papermill as pm
 from helpers import errors
 from helpers.artefacts import jsonable
 from helpers.manifest import build_manifest, write_manifest
-from helpers.params import STAGES, RunParams, load_params, project_root, resolve
+from helpers.params import STAGES, RunParams, load_params, project_root
 
 log = logging.getLogger(__name__)
 logging.getLogger("papermill").setLevel(logging.WARNING)  # our own progress lines suffice
@@ -171,4 +171,4 @@ def read_results(folder: Path) -> dict:
     return json.loads((folder / "estimate" / "results.json").read_text(encoding="utf-8"))
 
 
-__all__ = ["RunResult", "check_inputs", "read_results", "resolve", "run", "stage_parameters"]
+__all__ = ["RunResult", "check_inputs", "read_results", "run", "stage_parameters"]

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +178,6 @@ __all__ = [
     "Scenario",
     "analyse",
     "pristine_records",
-    "replace",
     "run_validation",
     "summarise",
     "true_effect",
