@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_ingest.py                # 1M and 5M (runs bench_synth first
                                                            # if the extracts are missing)
     .venv/bin/python bench/bench_ingest.py --sizes 1000000
+    .venv/bin/python bench/bench_ingest.py --sizes 5000000 --memory-limit 3GB
 
 Prints wall time per step (the same helper calls notebook 01 makes) and the peak memory of the
 process. Target: under 60 s in all at 1M people on a 2-core machine. The extracts come from
@@ -30,13 +31,15 @@ from helpers.params import IngestParams
 from helpers.records import check_records, connect, open_records
 from helpers.sql import date_literal
 from helpers.submission import read_submission
-records_dir, submission = sys.argv[1], sys.argv[2]
-params = IngestParams(national_records=records_dir, submission=submission)
+records_dir, submission, memory_limit = sys.argv[1], sys.argv[2], sys.argv[3]
+params = IngestParams(national_records=records_dir, submission=submission,
+                      duckdb_memory_limit=memory_limit)
 steps, tic = {}, time.perf_counter()
 def step(name):
     global tic
     now = time.perf_counter(); steps[name] = now - tic; tic = now
-records = open_records(params.records_path()); con = connect(records)
+records = open_records(params.records_path())
+con = connect(records, **params.duckdb_settings())
 check_records(con, records); step("check records")
 sub = read_submission(params.submission_path(), reference_date=records.extract_date)
 attrition = ch.start_attrition(sub, params); step("read submission")
@@ -71,20 +74,25 @@ def prepare(people: int, workdir: Path) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument(
+        "--memory-limit", default="", help="duckdb_memory_limit for the run, e.g. 3GB"
+    )
     args = parser.parse_args()
     for people in args.sizes:
         with tempfile.TemporaryDirectory(prefix="jdl-bench-") as tmp:
             records, submission = prepare(people, Path(tmp))
-            done = subprocess.run([sys.executable, "-c", CHILD, str(records), str(submission)],
-                                  capture_output=True, text=True, check=True)  # fmt: skip
+            command = [sys.executable, "-c", CHILD, str(records), str(submission),
+                       args.memory_limit]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
         found = re.findall(r'\{"steps".*\}', done.stdout)
         if not found:
             sys.exit(f"the ingest run printed no result:\n{done.stderr[-3000:]}")
         line = found[0]
         row = json.loads(line)
         total = sum(row["steps"].values())
+        cap = f"; DuckDB memory limit {args.memory_limit}" if args.memory_limit else ""
         print(
-            f"\n{people:,} people; 1,000 participants submitted: {row['linked']}; "
+            f"\n{people:,} people{cap}; 1,000 participants submitted: {row['linked']}; "
             f"{row['treated']:,} analysed against a pool of {row['pool']:,}"
         )
         for name, seconds in row["steps"].items():

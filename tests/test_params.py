@@ -34,6 +34,8 @@ def test_example_params_are_valid():
         ("region: Mars\n", "`region` (line 1) must be one of North East"),
         ("run_name: 'my run/2024'\n", "`run_name` (line 1) must be letters, digits"),
         ("window_start: 2022-01-01\nwindow_end: 2021-01-01\n", "window_end (2021-01-01) is before window_start (2022-01-01)"),
+        ("duckdb_memory_limit: lots\n", "`duckdb_memory_limit` (line 1) must be a size such as 4GB"),
+        ("duckdb_threads: -1\n", "`duckdb_threads` (line 1) should be greater than or equal to 0"),
         ("ratio: 1\nratio: 2\n", "`ratio` appears twice (lines 1 and 2)"),
         ("setting: [custody\nratio: 1\n", "is not valid YAML at line 2"),
         ("", "is empty"),

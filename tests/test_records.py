@@ -9,6 +9,7 @@ import pytest
 
 from _records import person, sanction, write_records
 from helpers.errors import RecordsError
+from helpers.params import IngestParams
 from helpers.records import check_records, connect, open_records
 
 
@@ -27,6 +28,17 @@ def good(tmp_path):
 
 def test_a_good_extract_passes(good):
     _check(good)
+
+
+def test_duckdb_limits_from_params_reach_the_connection(good):
+    params = IngestParams(duckdb_memory_limit="1.5GB", duckdb_threads=1)
+    con = connect(open_records(good), **params.duckdb_settings())
+    limit, threads = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchone()
+    assert (limit, threads) == ("1.3 GiB", 1)  # DuckDB reports 1.5 GB (10^9) in GiB
+    default = connect(open_records(good), **IngestParams().duckdb_settings())
+    assert default.execute("SELECT current_setting('memory_limit')").fetchone()[0] != limit
 
 
 def test_missing_folder_or_table_is_named(tmp_path, good):

@@ -26,6 +26,8 @@ from helpers.errors import ParamsError
 from helpers.records import REGIONS
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: A DuckDB memory size (https://duckdb.org/docs/configuration/overview: memory_limit).
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 #: Covariates of the propensity model by default (reference §3), as of the index date.
 #: Counts enter on the log(1 + x) scale as well (they are right-skewed) and age also as MoJ age
@@ -102,6 +104,10 @@ class IngestParams(_Stage):
     min_cohort: int = Field(60, ge=1, description="fewest people the analysis may run with")
     link_threshold: float = Field(0.95, gt=0, lt=1, description="splink match probability")
     use_pnc: bool = Field(True, description="link exactly on PNC ids where supplied")
+    duckdb_memory_limit: str = Field(
+        "", description="DuckDB memory cap, e.g. 4GB (empty: 80% of RAM)"
+    )
+    duckdb_threads: int = Field(0, ge=0, description="DuckDB threads (0: one per core)")
     seed: int = Field(20261124, description="seed for every random choice in the run")
 
     @field_validator("region", "sex", "extract_date", mode="before")
@@ -114,6 +120,17 @@ class IngestParams(_Stage):
     def _region(cls, value: str | None) -> str | None:
         if value is not None and value not in REGIONS:
             raise ValueError(f"must be one of {', '.join(REGIONS)} (got {value!r})")
+        return value
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _MEMORY.fullmatch(value):
+            raise ValueError(
+                f"must be a size such as 4GB, 1500MB or 2GiB, or empty for DuckDB's default "
+                f"(got {value!r})"
+            )
         return value
 
     @model_validator(mode="after")
@@ -130,6 +147,13 @@ class IngestParams(_Stage):
 
     def records_path(self) -> Path:
         return resolve(self.national_records)
+
+    def duckdb_settings(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`helpers.records.connect` (empty ones left to DuckDB)."""
+        return {
+            "threads": self.duckdb_threads or None,
+            "memory_limit": self.duckdb_memory_limit or None,
+        }
 
 
 class MatchParams(_Stage):

@@ -25,6 +25,7 @@ import pandas as pd
 
 from helpers import cohort as ch
 from helpers.balance import balance_table
+from helpers.errors import ParamsError
 from helpers.estimate import estimate_effect
 from helpers.linkage import link_submission
 from helpers.matching import match
@@ -68,7 +69,7 @@ def analyse(params: RunParams) -> dict[str, float]:
     and the person ids of the analysed participants (to compute their true effect).
     """
     records = open_records(params.records_path())
-    con = connect(records)
+    con = connect(records, **params.duckdb_settings())
     submission = read_submission(params.submission_path(), reference_date=records.extract_date)
     attrition = ch.start_attrition(submission, params)
     linked = link_submission(con, submission.valid_rows, threshold=params.link_threshold,
@@ -147,22 +148,56 @@ def run_validation(
     return pd.DataFrame(rows)
 
 
+def _share_mcse(share: float, n: int) -> float:
+    """Monte Carlo standard error of a simulated proportion, sqrt(p(1-p)/n) (Morris et al. 2019)."""
+    return float(np.sqrt(share * (1 - share) / n))
+
+
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE, coverage, share significant and naive bias, per scenario."""
+    """Bias, RMSE, coverage, share significant and naive bias, per scenario.
+
+    Each simulated performance measure comes with its Monte Carlo standard error (Morris, White
+    & Crowther 2019, Table 6), so a reader can tell a real shortfall in coverage from too few
+    replicates.
+    """
 
     def stats(g: pd.DataFrame) -> pd.Series:
         error = g["estimate"] - g["truth"]
         covered = (g["ci_low"] <= g["truth"]) & (g["truth"] <= g["ci_high"])
+        significant = g["p_value"] <= 0.05
+        n = len(g)
         return pd.Series({
-            "replicates": len(g), "true_effect": g["truth"].mean(),
+            "replicates": n, "true_effect": g["truth"].mean(),
             "mean_estimate": g["estimate"].mean(), "bias": error.mean(),
+            "bias_mcse": error.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan,
             "rmse": float(np.sqrt((error**2).mean())), "coverage": covered.mean(),
-            "significant": (g["p_value"] <= 0.05).mean(),
+            "coverage_mcse": _share_mcse(covered.mean(), n),
+            "significant": significant.mean(),
+            "significant_mcse": _share_mcse(significant.mean(), n),
             "naive_bias": (g["naive"] - g["truth"]).mean(),
             "poor_balance": (g["balance"] == "poor").mean(),
         })  # fmt: skip
 
     return runs.groupby("scenario", sort=False)[list(runs.columns)].apply(stats).reset_index()
+
+
+def select_scenarios(names: list[str] | None) -> tuple[Scenario, ...]:
+    """The scenarios whose names contain any of ``names`` (all of them when ``names`` is empty).
+
+    Raises :class:`~helpers.errors.ParamsError` naming the known scenarios when a name matches
+    none.
+    """
+    every = (*SCENARIOS, HIDDEN)
+    if not names:
+        return every
+    unknown = [n for n in names if not any(n.lower() in s.name for s in every)]
+    if unknown:
+        known = "; ".join(s.name for s in every)
+        raise ParamsError(
+            f"--scenario: no scenario matches {', '.join(map(repr, unknown))}. Known: {known}.",
+            fix="Use a word from one of those names, e.g. --scenario placebo.",
+        )
+    return tuple(s for s in every if any(n.lower() in s.name for n in names))
 
 
 def pristine_records(folder: Path, people: int = 200_000, seed: int = 20261124) -> Path:
@@ -179,6 +214,7 @@ __all__ = [
     "analyse",
     "pristine_records",
     "run_validation",
+    "select_scenarios",
     "summarise",
     "true_effect",
 ]
