@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -93,21 +92,31 @@ def worker(data: Path, replace: bool, out: Path) -> None:
     np.repeat(p.treated, p.sizes).astype(np.int32).tofile(out / "py_treated.i32")
     p.control.astype(np.int32).tofile(out / "py_control.i32")
     model.score.tofile(out / "py_score.f64")
-    timing = {"fit_s": t1 - t0, "match_s": t2 - t1, "matched": result.n_treated_matched}
+    timing = {"fit_s": t1 - t0, "match_s": t2 - t1, "matched": result.n_treated_matched,
+              "peak_mb": own_peak_mb()}  # fmt: skip
     print(json.dumps(timing))
 
 
-def run(cmd: list[str]) -> tuple[str, float, float]:
-    """Run a command; return stdout, wall seconds and its peak RSS in MB (os.wait4)."""
+def own_peak_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MB.
+
+    Not ``ru_maxrss`` from ``wait4``: Linux carries the parent's peak across fork and exec into
+    the child's, so a child started by a parent that generated 5M rows would report at least
+    the parent's memory.
+    """
+    status = Path("/proc/self/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+def run(cmd: list[str]) -> tuple[str, float]:
+    """Run a command; return its stdout and wall seconds (it reports its own peak memory)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed:\n{stderr}")
-    return stdout, wall, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{done.stderr}")
+    return done.stdout, wall
 
 
 def control_of(treated_rows: np.ndarray, control_rows: np.ndarray, n: int) -> np.ndarray:
@@ -164,8 +173,9 @@ def bench_one(n: int, replace: bool, data: Path, args) -> dict:
     out = data / ("replace" if replace else "noreplace")
     out.mkdir(exist_ok=True)
     cmd = [sys.executable, __file__, "--worker", str(data), str(int(replace)), str(out)]
-    stdout, _, py_mb = run(cmd)
-    row = {"n": n, "replace": replace, **json.loads(stdout), "py_mb": py_mb}
+    stdout, _ = run(cmd)
+    row = {"n": n, "replace": replace, **json.loads(stdout)}
+    row["py_mb"] = row.pop("peak_mb")
     row["py_s"] = row["fit_s"] + row["match_s"]
     total = n + args.treated
     treated = np.fromfile(data / "treated.f64") == 1
@@ -176,9 +186,10 @@ def bench_one(n: int, replace: bool, data: Path, args) -> dict:
         row["brute"] = agreement(ours, brute, treated)
     if args.r:
         r_script = str(ROOT / "bench" / "matchit_bench.R")
-        stdout, _, r_mb = run(["Rscript", r_script, str(data), str(replace).upper(), str(out)])
+        stdout, _ = run(["Rscript", r_script, str(data), str(replace).upper(), str(out)])
         vals = dict(line.split("=") for line in stdout.split())
-        row.update(r_glm_s=float(vals["glm_s"]), r_s=float(vals["matchit_s"]), r_mb=r_mb)
+        row.update(r_glm_s=float(vals["glm_s"]), r_s=float(vals["matchit_s"]),
+                   r_mb=float(vals["peak_mb"]))  # fmt: skip
         r_score = np.fromfile(out / "r_score.f64")
         r_pairs = control_of(
             np.fromfile(out / "r_treated.i32", np.int32) - 1,

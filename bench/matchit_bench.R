@@ -36,4 +36,9 @@ keep <- !is.na(co)
 writeBin(tr[keep], file.path(out, "r_treated.i32"), size = 4)
 writeBin(co[keep], file.path(out, "r_control.i32"), size = 4)
 writeBin(as.double(m$distance), file.path(out, "r_score.f64"))
-cat(sprintf("glm_s=%.3f\nmatchit_s=%.3f\nmatched=%d\n", t_glm, t_all, sum(ok)))
+# Peak resident memory of this process (VmHWM; see own_peak_mb in bench_matching.py).
+status <- readLines("/proc/self/status")
+peak_kb <- as.numeric(strsplit(trimws(sub("VmHWM:", "", grep("^VmHWM", status, value = TRUE))),
+                               " +")[[1]][1])
+cat(sprintf("glm_s=%.3f\nmatchit_s=%.3f\nmatched=%d\npeak_mb=%.1f\n", t_glm, t_all, sum(ok),
+            peak_kb / 1024))
