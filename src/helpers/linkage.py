@@ -92,38 +92,30 @@ def _standardise(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
     con.register("submitted_rows", rows[["row", "forename", "surname", "date_of_birth", "sex",
                                          "pnc_id"]])  # fmt: skip
     _name_keys(con)
-    select = """
-        {uid} AS unique_id, {std_f} AS forename, {std_s} AS surname, {dob}::DATE AS dob,
-        {sex} AS sex, strftime({dob}::DATE, '%Y-%m-%d') AS dob_text,
-        CASE WHEN day({dob}::DATE) <= 12
-             THEN make_date(year({dob}::DATE), day({dob}::DATE), month({dob}::DATE)) END
-             AS dob_swapped,
-        year({dob}::DATE) AS dob_year"""
-    keys = ("LEFT JOIN (SELECT name, list(key ORDER BY key) AS forename_keys FROM name_keys "
-            "GROUP BY name) k ON k.name = {std_f}")  # fmt: skip
-    people_sql = select.format(
-        uid="person_id",
-        std_f=_STD.format(c="forename"),
-        std_s=_STD.format(c="surname"),
-        dob="date_of_birth",
-        sex="sex",
-    )
-    part_sql = select.format(
-        uid="'row' || row",
-        std_f=_STD.format(c="forename"),
-        std_s=_STD.format(c="surname"),
-        dob="date_of_birth",
-        sex="sex",
-    )
-    create_table(
-        con,
-        "link_people",
-        f"SELECT {people_sql}, coalesce(k.forename_keys, []) "
-        f"AS forename_keys FROM people {keys.format(std_f=_STD.format(c='forename'))}",
-    )
-    create_table(con, "link_participants", f"SELECT {part_sql}, coalesce(k.forename_keys, []) "
-                 f"AS forename_keys, row, pnc_id FROM submitted_rows "
-                 f"{keys.format(std_f=_STD.format(c='forename'))}")  # fmt: skip
+    create_table(con, "link_people", f"SELECT {_comparable('person_id')} FROM people {_KEYS}")
+    participants = _comparable("'row' || row")
+    create_table(con, "link_participants",
+                 f"SELECT {participants}, row, pnc_id FROM submitted_rows {_KEYS}")  # fmt: skip
+
+
+#: Each forename's nickname keys, joined on the standardised forename (``_name_keys``).
+_KEYS = (
+    "LEFT JOIN (SELECT name, list(key ORDER BY key) AS forename_keys FROM name_keys "
+    f"GROUP BY name) k ON k.name = {_STD.format(c='forename')}"
+)
+
+
+def _comparable(uid: str) -> str:
+    """The columns splink compares, the same for records and submitted rows (which share the
+    column names forename, surname, date_of_birth and sex); ``uid`` is the unique id."""
+    std_f, std_s = _STD.format(c="forename"), _STD.format(c="surname")
+    return f"""
+        {uid} AS unique_id, {std_f} AS forename, {std_s} AS surname,
+        date_of_birth::DATE AS dob, sex, strftime(date_of_birth::DATE, '%Y-%m-%d') AS dob_text,
+        CASE WHEN day(date_of_birth::DATE) <= 12
+             THEN make_date(year(date_of_birth::DATE), day(date_of_birth::DATE),
+                            month(date_of_birth::DATE)) END AS dob_swapped,
+        year(date_of_birth::DATE) AS dob_year, coalesce(k.forename_keys, []) AS forename_keys"""
 
 
 def _name_keys(con: duckdb.DuckDBPyConnection) -> None:
